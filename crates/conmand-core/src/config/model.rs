@@ -1,0 +1,313 @@
+//! The validated configuration model: what `conmand` runs from.
+
+use std::path::PathBuf;
+
+/// ConMan's default TCP port (`DEFAULT_CONMAN_PORT`).
+pub const DEFAULT_PORT: u16 = 7890;
+
+/// A fully validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// The configuration file name exactly as given on the command line.
+    pub origin: String,
+    /// `SERVER` settings.
+    pub server: ServerOpts,
+    /// Consoles in configuration order. Names are unique.
+    pub consoles: Vec<ConsoleDef>,
+}
+
+/// Settings of the `SERVER` directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOpts {
+    /// `coredump=on|off` (default off).
+    pub coredump: bool,
+    /// `coredumpdir=` (absolute), if set.
+    pub coredumpdir: Option<PathBuf>,
+    /// `execpath=` split on `:` (empty pieces dropped).
+    pub execpath: Vec<PathBuf>,
+    /// `keepalive=on|off` (default on).
+    pub keepalive: bool,
+    /// `logdir=` as it stood at the end of the file (absolute), if set.
+    pub logdir: Option<PathBuf>,
+    /// `logfile=name[,priority]`: the daemon's own log (name is a `%` template).
+    pub logfile: Option<DaemonLogfile>,
+    /// `loopback=on|off` (default on): bind 127.0.0.1 (and ::1) only.
+    pub loopback: bool,
+    /// `nofile=` (0 keep, -1 raise to hard limit, N set soft limit).
+    pub nofile: i64,
+    /// `pidfile=` (absolute), if set.
+    pub pidfile: Option<PathBuf>,
+    /// `port=`; `None` means [`DEFAULT_PORT`]. 0 asks for an ephemeral port.
+    pub port: Option<u16>,
+    /// `resetcmd=` shell command template, if set.
+    pub resetcmd: Option<String>,
+    /// `syslog=facility`, if set.
+    pub syslog: Option<SyslogFacility>,
+    /// `tcpwrappers=on|off` (accepted; see docs/config.md).
+    pub tcpwrappers: bool,
+    /// `timestamp=` interval in minutes between `log at` marks (0 = off).
+    pub timestamp_minutes: u32,
+}
+
+impl Default for ServerOpts {
+    fn default() -> Self {
+        ServerOpts {
+            coredump: false,
+            coredumpdir: None,
+            execpath: Vec::new(),
+            keepalive: true,
+            logdir: None,
+            logfile: None,
+            loopback: true,
+            nofile: 0,
+            pidfile: None,
+            port: None,
+            resetcmd: None,
+            syslog: None,
+            tcpwrappers: false,
+            timestamp_minutes: 0,
+        }
+    }
+}
+
+/// The daemon's own log file (`server logfile=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonLogfile {
+    /// File name template (may contain `%` conversion specifiers), logdir applied.
+    pub name: String,
+    /// Minimum priority written.
+    pub priority: Priority,
+}
+
+/// Syslog priorities, most to least severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// LOG_EMERG
+    Emerg,
+    /// LOG_ALERT
+    Alert,
+    /// LOG_CRIT
+    Crit,
+    /// LOG_ERR
+    Err,
+    /// LOG_WARNING
+    Warning,
+    /// LOG_NOTICE
+    Notice,
+    /// LOG_INFO
+    Info,
+    /// LOG_DEBUG
+    Debug,
+}
+
+/// Syslog facilities ConMan accepts for `server syslog=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum SyslogFacility {
+    Auth,
+    Authpriv,
+    Cron,
+    Daemon,
+    Kern,
+    Lpr,
+    Mail,
+    News,
+    User,
+    Uucp,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+/// One `CONSOLE` directive, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleDef {
+    /// `name=`: unique, non-empty.
+    pub name: String,
+    /// `dev=` exactly as written in the file (before `%N` substitution).
+    pub dev: String,
+    /// The kind of console and its transport parameters.
+    pub spec: ConsoleSpec,
+    /// The log file name template (logdir applied, `%` specifiers unexpanded), or
+    /// `None` when the console is not logged.
+    pub log: Option<String>,
+    /// `logopts=` merged over `global logopts=`.
+    pub logopts: LogOpts,
+    /// Line of the directive in the configuration file (1-based), for messages.
+    pub line: u32,
+}
+
+/// What kind of console this is, with its transport parameters.
+///
+/// The daemon matches on this in exactly one place: the backend constructor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleSpec {
+    /// A local serial device (`dev="/dev/ttyS0"`).
+    Serial(SerialSpec),
+    /// A telnet terminal-server port (`dev="host:port"`, `dev="[v6addr]:port"`).
+    Telnet(TelnetSpec),
+    /// A unix-domain stream socket (`dev="unix:/path"`).
+    Unix(UnixSpec),
+    /// IPMI v2.0 Serial-over-LAN (`dev="ipmi:host[:port]"`).
+    Ipmi(IpmiSpec),
+    /// A program run on a pseudo-terminal (`dev="/path/prog args"`).
+    Process(ProcessSpec),
+    /// The built-in test console (`dev="test:"`).
+    Test(TestOpts),
+}
+
+impl ConsoleSpec {
+    /// The kind name used in `conmand -t --json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConsoleSpec::Serial(_) => "serial",
+            ConsoleSpec::Telnet(_) => "telnet",
+            ConsoleSpec::Unix(_) => "unix",
+            ConsoleSpec::Ipmi(_) => "ipmi",
+            ConsoleSpec::Process(_) => "process",
+            ConsoleSpec::Test(_) => "test",
+        }
+    }
+}
+
+/// A local serial device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerialSpec {
+    /// Absolute device path.
+    pub path: PathBuf,
+    /// Line settings from `seropts`.
+    pub opts: SerialOpts,
+}
+
+/// Serial line settings (`seropts="bps,8n1"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialOpts {
+    /// Bits per second (the configured rate; see docs/config.md for rounding).
+    pub bps: u32,
+    /// Data bits, 5 to 8.
+    pub databits: u8,
+    /// Parity.
+    pub parity: Parity,
+    /// Stop bits, 1 or 2.
+    pub stopbits: u8,
+}
+
+impl Default for SerialOpts {
+    fn default() -> Self {
+        SerialOpts { bps: 9600, databits: 8, parity: Parity::None, stopbits: 1 }
+    }
+}
+
+/// Serial parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parity {
+    /// `n`
+    None,
+    /// `o`
+    Odd,
+    /// `e`
+    Even,
+}
+
+/// A telnet terminal-server port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelnetSpec {
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// TCP port, > 0.
+    pub port: u16,
+}
+
+/// A unix-domain socket console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixSpec {
+    /// Absolute socket path (at most 107 bytes).
+    pub path: PathBuf,
+}
+
+/// An IPMI Serial-over-LAN console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpmiSpec {
+    /// BMC host name or address (IPv6 without brackets).
+    pub host: String,
+    /// UDP port, if given (default 623).
+    pub port: Option<u16>,
+    /// `ipmiopts=` merged over `global ipmiopts=`.
+    pub opts: IpmiOpts,
+}
+
+/// IPMI session options (`ipmiopts="U:user,P:pass,K:kg,C:3,L:admin,W:flag"`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IpmiOpts {
+    /// `U:` user name (≤ 16 bytes); `None` = look up / library default.
+    pub username: Option<String>,
+    /// `P:` password bytes (≤ 20); `None` = look up in conman.pswd.
+    pub password: Option<Vec<u8>>,
+    /// `K:` K_g key bytes (≤ 20).
+    pub k_g: Option<Vec<u8>>,
+    /// `C:` cipher suite id; `None` = default (3).
+    pub cipher_suite: Option<u8>,
+    /// `L:` privilege level; `None` = default (admin).
+    pub privilege: Option<PrivilegeLevel>,
+    /// `W:` workaround flags, FreeIPMI bit values OR-ed; `None` = default.
+    pub workarounds: Option<u32>,
+}
+
+/// IPMI privilege level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivilegeLevel {
+    /// User (2).
+    User,
+    /// Operator (3).
+    Operator,
+    /// Administrator (4).
+    Admin,
+}
+
+/// A program run on a pseudo-terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// argv with `%N` substituted; `argv[0]` resolved to an absolute path.
+    pub argv: Vec<String>,
+}
+
+/// Test console options (`testopts="B:1024,M:-1,N:-1,P:100"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestOpts {
+    /// `B:` bytes per burst.
+    pub burst_bytes: u32,
+    /// `M:` most milliseconds between bursts (-1 = fixed 100 ms).
+    pub max_ms: i32,
+    /// `N:` fewest milliseconds between bursts (-1 = unset).
+    pub min_ms: i32,
+    /// `P:` chance in percent that a burst starts on each tick (0..=100).
+    pub probability: u8,
+}
+
+impl Default for TestOpts {
+    fn default() -> Self {
+        TestOpts { burst_bytes: 1024, max_ms: -1, min_ms: -1, probability: 100 }
+    }
+}
+
+/// Console log options (`logopts="lock,sanitize,timestamp"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOpts {
+    /// fcntl write lock on the log file (default on).
+    pub lock: bool,
+    /// Make the log 7-bit printable (default off).
+    pub sanitize: bool,
+    /// Prefix each line with `YYYY-MM-DD HH:MM:SS ` (default off).
+    pub timestamp: bool,
+}
+
+impl Default for LogOpts {
+    fn default() -> Self {
+        LogOpts { lock: true, sanitize: false, timestamp: false }
+    }
+}

@@ -1,0 +1,3 @@
+//! Consoles: the per-console actor task and its backends.
+
+pub mod backend;

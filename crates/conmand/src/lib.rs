@@ -1,0 +1,12 @@
+//! # conmand
+//!
+//! The console-manager daemon. `main.rs` only parses arguments and calls into this
+//! library, so every behaviour can be driven in-process by tests on port 0.
+//!
+//! ## Layout
+//!
+//! - [`console`]: a console is an actor task that owns its backend connection,
+//!   reconnect backoff and client fan-out; [`console::backend`] defines the one
+//!   backend interface and holds one module per transport.
+
+pub mod console;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the real third-party peers the test-suite talks to (Debian packages).
+# Used by .ci/run; safe to run again. Needs root (or sudo) and Debian's apt.
+set -euo pipefail
+PKGS=(conman openipmi ipmitool freeipmi-tools ser2net socat expect telnet)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-peers: all peers present (${PKGS[*]})"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-peers: installing ${missing[*]}"
+$SUDO apt-get update -qq
+# Installing conman/ser2net must not start their services (policy-rc.d may deny it anyway).
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
