@@ -8,5 +8,11 @@
 //! - [`console`]: a console is an actor task that owns its backend connection,
 //!   reconnect backoff and client fan-out; [`console::backend`] defines the one
 //!   backend interface and holds one module per transport.
+//! - [`logfile`]: the pool of log writer threads (lossless, batched, bounded).
+//! - [`reset`]: the `&R` reset command.
+//! - [`timefmt`]: ConMan's local-time strings.
 
 pub mod console;
+pub mod logfile;
+pub mod reset;
+pub mod timefmt;

@@ -83,3 +83,7 @@ pub struct Backoff {
     /// immediate).
     pub reset_after: Duration,
 }
+
+pub mod process;
+pub mod test;
+pub mod unixsock;

@@ -1,0 +1,218 @@
+//! Process consoles: a program run on a pseudo-terminal.
+//!
+//! ConMan runs the program over a non-blocking socketpair, which breaks ordinary
+//! programs (reference §2.5). We give the child a real pty as its controlling terminal,
+//! in its own session, with the pty in raw mode so the bytes are the ones ConMan's
+//! socketpair would carry (no echo, no CR/LF translation). When the connection closes,
+//! the child's whole process group is terminated (expect scripts start grandchildren).
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+
+use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError};
+
+/// A console whose device is a program on a pty.
+pub struct ProcessBackend {
+    argv: Vec<String>,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl ProcessBackend {
+    /// `argv` is the resolved argument vector (`argv[0]` absolute, `%N` substituted);
+    /// `env` is the complete environment the child gets.
+    pub fn new(argv: Vec<String>, env: Vec<(OsString, OsString)>) -> Self {
+        ProcessBackend { argv, env }
+    }
+
+    fn prog_name(&self) -> String {
+        let arg0 = self.argv.first().map(String::as_str).unwrap_or("");
+        Path::new(arg0)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| arg0.to_string())
+    }
+
+    fn check_prog(&self) -> Result<(), OpenError> {
+        let prog = self.argv.first().map(String::as_str).unwrap_or("");
+        let meta = std::fs::metadata(prog)
+            .map_err(|e| OpenError::Failed(format!("\"{prog}\" stat error: {}", strerror(&e))))?;
+        if !meta.is_file() {
+            return Err(OpenError::Failed(format!("\"{prog}\" not a regular file")));
+        }
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err(OpenError::Failed(format!("\"{prog}\" not executable")));
+        }
+        Ok(())
+    }
+
+    fn spawn(&self) -> Result<Connection, OpenError> {
+        self.check_prog()?;
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            OpenError::Failed(format!("unable to {what} for \"{}\": {e}", self.prog_name()))
+        };
+        let (pty, pts) = pty_process::open().map_err(|e| fail("allocate a pty", &e))?;
+        make_raw(&pts).map_err(|e| fail("set raw mode on the pty", &e))?;
+        let mut child = pty_process::Command::new(&self.argv[0])
+            .args(&self.argv[1..])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .spawn(pts)
+            .map_err(|e| fail("spawn the program", &e))?;
+        let pid = child.id().unwrap_or(0);
+        let exited = Arc::new(AtomicBool::new(false));
+        let (exit_tx, exit_rx) = oneshot::channel();
+        let exited2 = exited.clone();
+        // The waiter owns the child: it reaps it and tells the reader it is gone.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+            exited2.store(true, Ordering::SeqCst);
+            let _ = exit_tx.send(());
+        });
+        let (r, w) = pty.into_split();
+        Ok(Connection {
+            reader: Box::new(PtyReader { inner: r, child_exit: Some(exit_rx) }),
+            writer: Box::new(PtyWriter { inner: w }),
+            connected_target: Some(format!("\"{}\" (pid {pid})", self.prog_name())),
+            report_uptime: true,
+            guard: Some(Box::new(ProcessGuard { pid, exited })),
+        })
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn describe(&self) -> String {
+        format!("\"{}\"", self.prog_name())
+    }
+
+    fn open(&self) -> BoxFuture<'_, Result<Connection, OpenError>> {
+        Box::pin(async move { self.spawn() })
+    }
+
+    fn backoff(&self) -> Backoff {
+        // ConMan's PROCESS_MIN_TIMEOUT / PROCESS_MAX_TIMEOUT (reference §2.2).
+        Backoff {
+            min: Duration::from_secs(60),
+            max: Duration::from_secs(1800),
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+fn strerror(e: &io::Error) -> String {
+    // io::Error's Display appends " (os error N)"; ConMan prints strerror() alone.
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Put the child's side of the pty in raw mode: the same bytes ConMan's socketpair
+/// would carry.
+fn make_raw(pts: &pty_process::Pts) -> io::Result<()> {
+    use rustix::termios::{self, OptionalActions};
+    let mut t = termios::tcgetattr(pts)?;
+    t.make_raw();
+    termios::tcsetattr(pts, OptionalActions::Now, &t)?;
+    Ok(())
+}
+
+/// Kills the child's process group when the connection is dropped.
+struct ProcessGuard {
+    pid: u32,
+    exited: Arc<AtomicBool>,
+}
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) else {
+            return;
+        };
+        // The child is a session leader (setsid), so its pgid is its pid. Terminate the
+        // group politely first (expect scripts tear down ipmitool/ssh), then make sure.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+        let exited = self.exited.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+                drop(exited);
+            });
+        } else {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+struct PtyReader {
+    inner: pty_process::OwnedReadPty,
+    child_exit: Option<oneshot::Receiver<()>>,
+}
+
+impl AsyncRead for PtyReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            // Reading the master after the last slave fd closed gives EIO: that is EOF.
+            Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::EIO) => Poll::Ready(Ok(())),
+            Poll::Pending => {
+                // The child exited but a grandchild may still hold the pty open: the
+                // console is gone when the program we started is gone.
+                if let Some(rx) = self.child_exit.as_mut() {
+                    if Pin::new(rx).poll(cx).is_ready() {
+                        self.child_exit = None;
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+use std::future::Future as _;
+
+struct PtyWriter {
+    inner: pty_process::OwnedWritePty,
+}
+
+impl AsyncWrite for PtyWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl ConsoleWriter for PtyWriter {
+    fn send_break(&mut self) -> BoxFuture<'_, io::Result<()>> {
+        // ConMan sends the two bytes "&B" to process consoles whatever the client's
+        // escape character; the shipped expect scripts turn them into the tool's break.
+        Box::pin(async move {
+            use tokio::io::AsyncWriteExt;
+            self.write_all(b"&B").await
+        })
+    }
+}

@@ -1,0 +1,171 @@
+//! Clients as members of a console: who they are and where their output goes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// A connected client, as consoles see it.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// Process-unique id.
+    pub id: u64,
+    /// `USER=` from the greeting.
+    pub user: String,
+    /// The peer's short host name (or address).
+    pub host: String,
+    /// `TTY=` from the greeting, if any.
+    pub tty: Option<String>,
+    /// When the client last sent a byte (ms since the epoch): the busy list's idle.
+    pub last_activity_ms: AtomicU64,
+}
+
+impl ClientInfo {
+    /// A new client record, active now.
+    pub fn new(id: u64, user: String, host: String, tty: Option<String>) -> Self {
+        ClientInfo { id, user, host, tty, last_activity_ms: AtomicU64::new(now_ms()) }
+    }
+
+    /// `<user@host>[ on tty]`, as ConMan's messages show a client.
+    pub fn who(&self) -> String {
+        match &self.tty {
+            Some(t) => format!("<{}@{}> on {t}", self.user, self.host),
+            None => format!("<{}@{}>", self.user, self.host),
+        }
+    }
+
+    /// `<user@host>` alone.
+    pub fn who_no_tty(&self) -> String {
+        format!("<{}@{}>", self.user, self.host)
+    }
+
+    /// Record activity (any byte received, escapes included).
+    pub fn touch(&self) {
+        self.last_activity_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Seconds since the last activity.
+    pub fn idle_secs(&self) -> u64 {
+        now_ms().saturating_sub(self.last_activity_ms.load(Ordering::Relaxed)) / 1000
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// What a console sends a client.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Console output.
+    Data(Bytes),
+    /// A framed message; `info` ones are suppressed in quiet mode.
+    Notice {
+        /// The framed bytes (`\r\n<ConMan> ….\r\n`).
+        text: Bytes,
+        /// Suppressed by quiet mode.
+        info: bool,
+    },
+    /// The client was removed from the console (stolen, or the console stopped):
+    /// finish writing what is queued, then close.
+    Kicked,
+}
+
+impl Output {
+    /// A framed notice.
+    pub fn notice(text: &str, info: bool) -> Output {
+        Output::Notice { text: super::frame(text), info }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Output::Data(b) => b.len() as u64,
+            Output::Notice { text, .. } => text.len() as u64,
+            Output::Kicked => 0,
+        }
+    }
+}
+
+/// Where a client's output goes: its bounded channel, plus a count of what it missed.
+///
+/// Full policy: drop and count. A client that cannot keep up never blocks a console.
+#[derive(Debug, Clone)]
+pub struct ClientSink {
+    tx: mpsc::Sender<Output>,
+    missed: Arc<AtomicU64>,
+}
+
+impl ClientSink {
+    /// A sink over `tx`; `missed` is shared with the client task, which reports it.
+    pub fn new(tx: mpsc::Sender<Output>, missed: Arc<AtomicU64>) -> Self {
+        ClientSink { tx, missed }
+    }
+
+    /// Deliver without waiting. Returns false when the client has gone.
+    pub fn deliver(&self, out: Output) -> bool {
+        match self.tx.try_send(out) {
+            Ok(()) => true,
+            Err(TrySendError::Full(out)) => {
+                if matches!(out, Output::Kicked) {
+                    // Must arrive: wait for room off the actor.
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Output::Kicked).await;
+                    });
+                } else {
+                    self.missed.fetch_add(out.len(), Ordering::Relaxed);
+                }
+                true
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Whether the client has gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// A member of a console.
+#[derive(Debug, Clone)]
+pub(super) struct Member {
+    pub(super) client: Arc<ClientInfo>,
+    pub(super) sink: ClientSink,
+    /// Receives console output (monitor and R/W clients).
+    pub(super) reads: bool,
+    /// Writes to the console (R/W and broadcast clients).
+    pub(super) writes: bool,
+    /// Part of a broadcast (write-only) session.
+    pub(super) broadcast: bool,
+}
+
+impl Member {
+    pub(super) fn writer_info(&self) -> WriterInfo {
+        WriterInfo {
+            user: self.client.user.clone(),
+            host: self.client.host.clone(),
+            tty: self.client.tty.clone(),
+            broadcast: self.broadcast,
+            idle_secs: self.client.idle_secs(),
+        }
+    }
+}
+
+/// A writer of a console, for the busy check (`ERROR CODE=7`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterInfo {
+    /// User name.
+    pub user: String,
+    /// Host name.
+    pub host: String,
+    /// Terminal, if known.
+    pub tty: Option<String>,
+    /// A broadcast (`B/C`) writer rather than `R/W`.
+    pub broadcast: bool,
+    /// Seconds since it last sent a byte.
+    pub idle_secs: u64,
+}

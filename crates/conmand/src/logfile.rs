@@ -1,0 +1,382 @@
+//! Console log files: a small pool of writer threads shared by every console.
+//!
+//! A console actor never touches its log file itself. It sends its output (and the
+//! info messages addressed to its readers) to the writer thread that owns its file,
+//! over a **bounded** channel: when the disk is slower than the consoles, `send`
+//! waits, the actor stops reading its device, and the kernel (or the device's flow
+//! control) holds the data. Nothing is silently overwritten, unlike ConMan's 16 KiB
+//! ring. Each writer thread batches: it drains what is queued, runs the log-line
+//! processor (timestamps, sanitize) into one buffer per file, then issues one
+//! `write(2)` per dirty file.
+//!
+//! The per-console cost is one map entry in one thread (file, line state, options);
+//! no buffer is kept per console between batches. `&L` replay reads the file's tail
+//! through the same queue, so it sees everything written before it.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use conmand_core::config::LogOpts;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::timefmt;
+
+/// How many messages one writer thread may have queued before senders wait.
+const QUEUE_DEPTH: usize = 1024;
+/// The most messages a writer handles before it flushes its buffers.
+const BATCH: usize = 512;
+/// How much a file may keep unwritten after write errors (disk full) before the
+/// oldest bytes are dropped and counted.
+const MAX_PENDING: usize = 1 << 20;
+/// ConMan's `LOG_REPLAY_LEN`.
+pub const REPLAY_LEN: u64 = 4096;
+
+/// Computes a log file's path each time it is (re)opened: `%` specifiers are expanded
+/// again on every SIGHUP, as ConMan does.
+pub type PathFn = Box<dyn Fn() -> Result<PathBuf, String> + Send>;
+
+enum LogMsg {
+    Open { id: u64, console: Arc<str>, path: PathFn, opts: LogOpts },
+    Data { id: u64, bytes: Bytes },
+    Notice { id: u64, bytes: Bytes },
+    Reopen { id: u64 },
+    Mark { id: u64 },
+    Tail { id: u64, reply: oneshot::Sender<Option<Bytes>> },
+    Close { id: u64 },
+}
+
+/// The pool of log writer threads.
+#[derive(Clone)]
+pub struct LogService {
+    workers: Arc<Vec<mpsc::Sender<LogMsg>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl LogService {
+    /// Start `threads` writer threads. `zero` truncates each file on its first open
+    /// (`conmand -z`).
+    pub fn start(threads: usize, zero: bool) -> io::Result<LogService> {
+        let mut workers = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+            std::thread::Builder::new()
+                .name(format!("conmand-log-{i}"))
+                .spawn(move || Worker { files: HashMap::new(), zero }.run(rx))?;
+            workers.push(tx);
+        }
+        Ok(LogService { workers: Arc::new(workers), next_id: Arc::new(AtomicU64::new(1)) })
+    }
+
+    /// Open a log for `console`. The file is opened by the writer thread; failures are
+    /// reported in the daemon log and the console is then "not being logged".
+    pub async fn open(&self, console: Arc<str>, path: PathFn, opts: LogOpts) -> LogHandle {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let tx = self.workers[(id as usize) % self.workers.len()].clone();
+        let handle = LogHandle { id, tx };
+        handle.send(LogMsg::Open { id, console, path, opts }).await;
+        handle
+    }
+}
+
+/// One console's log, as seen by its actor.
+#[derive(Clone)]
+pub struct LogHandle {
+    id: u64,
+    tx: mpsc::Sender<LogMsg>,
+}
+
+impl LogHandle {
+    async fn send(&self, msg: LogMsg) {
+        // The writer threads live as long as the service's senders; a send can only
+        // fail during process teardown, when losing the message is moot.
+        let _ = self.tx.send(msg).await;
+    }
+
+    /// Console output (processed per the console's logopts).
+    pub async fn data(&self, bytes: Bytes) {
+        self.send(LogMsg::Data { id: self.id, bytes }).await;
+    }
+
+    /// An info message, written raw; resets the line state.
+    pub async fn notice(&self, bytes: Bytes) {
+        self.send(LogMsg::Notice { id: self.id, bytes }).await;
+    }
+
+    /// Re-expand the name and reopen (SIGHUP).
+    pub async fn reopen(&self) {
+        self.send(LogMsg::Reopen { id: self.id }).await;
+    }
+
+    /// Write a `log at <time>` mark (`server timestamp=`).
+    pub async fn mark(&self) {
+        self.send(LogMsg::Mark { id: self.id }).await;
+    }
+
+    /// The last [`REPLAY_LEN`] bytes of the log, or `None` if it is not open.
+    pub async fn tail(&self) -> Option<Bytes> {
+        let (reply, rx) = oneshot::channel();
+        self.send(LogMsg::Tail { id: self.id, reply }).await;
+        rx.await.ok().flatten()
+    }
+
+    /// Close the file (console removed).
+    pub async fn close(self) {
+        self.send(LogMsg::Close { id: self.id }).await;
+    }
+}
+
+struct LogFile {
+    console: Arc<str>,
+    path_fn: PathFn,
+    opts: LogOpts,
+    path: PathBuf,
+    file: Option<File>,
+    line: conmand_core::logline::LineProcessor,
+    pending: Vec<u8>,
+    opened_once: bool,
+    write_failed: bool,
+}
+
+struct Worker {
+    files: HashMap<u64, LogFile>,
+    zero: bool,
+}
+
+impl Worker {
+    fn run(mut self, mut rx: mpsc::Receiver<LogMsg>) {
+        let mut dirty: Vec<u64> = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let stamp = timefmt::line_stamp_now();
+            self.handle(first, &stamp, &mut dirty);
+            for _ in 1..BATCH {
+                match rx.try_recv() {
+                    Ok(msg) => self.handle(msg, &stamp, &mut dirty),
+                    Err(_) => break,
+                }
+            }
+            for id in dirty.drain(..) {
+                if let Some(f) = self.files.get_mut(&id) {
+                    f.flush();
+                }
+            }
+        }
+        for f in self.files.values_mut() {
+            f.flush();
+        }
+    }
+
+    fn handle(&mut self, msg: LogMsg, stamp: &[u8; 20], dirty: &mut Vec<u64>) {
+        match msg {
+            LogMsg::Open { id, console, path, opts } => {
+                let mut f = LogFile {
+                    console,
+                    path_fn: path,
+                    opts,
+                    path: PathBuf::new(),
+                    file: None,
+                    line: conmand_core::logline::LineProcessor::new(opts.sanitize, opts.timestamp),
+                    pending: Vec::new(),
+                    opened_once: false,
+                    write_failed: false,
+                };
+                f.open(self.zero);
+                self.files.insert(id, f);
+                dirty.push(id);
+            }
+            LogMsg::Data { id, bytes } => {
+                if let Some(f) = self.files.get_mut(&id) {
+                    if f.file.is_some() {
+                        if f.opts.sanitize || f.opts.timestamp {
+                            f.line.process(&bytes, stamp, &mut f.pending);
+                        } else {
+                            f.pending.extend_from_slice(&bytes);
+                        }
+                        dirty.push(id);
+                    }
+                }
+            }
+            LogMsg::Notice { id, bytes } => {
+                if let Some(f) = self.files.get_mut(&id) {
+                    if f.file.is_some() {
+                        f.pending.extend_from_slice(&bytes);
+                        f.line.reset();
+                        dirty.push(id);
+                    }
+                }
+            }
+            LogMsg::Mark { id } => {
+                if let Some(f) = self.files.get_mut(&id) {
+                    if f.file.is_some() {
+                        let msg = format!(
+                            "\r\n<ConMan> Console [{}] log at {}.\r\n",
+                            f.console,
+                            timefmt::long_now()
+                        );
+                        f.pending.extend_from_slice(msg.as_bytes());
+                        f.line.reset();
+                        dirty.push(id);
+                    }
+                }
+            }
+            LogMsg::Reopen { id } => {
+                if let Some(f) = self.files.get_mut(&id) {
+                    f.flush();
+                    f.open(false);
+                    dirty.push(id);
+                }
+            }
+            LogMsg::Tail { id, reply } => {
+                let tail = self.files.get_mut(&id).and_then(|f| {
+                    f.flush();
+                    f.tail()
+                });
+                let _ = reply.send(tail);
+            }
+            LogMsg::Close { id } => {
+                if let Some(mut f) = self.files.remove(&id) {
+                    f.flush();
+                }
+            }
+        }
+    }
+}
+
+impl LogFile {
+    fn open(&mut self, zero: bool) {
+        self.file = None;
+        let path = match (self.path_fn)() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("Unable to open logfile for [{}]: {e}", self.console);
+                return;
+            }
+        };
+        self.path = path;
+        match open_log(&self.path, zero && !self.opened_once, self.opts.lock) {
+            Ok(file) => {
+                self.file = Some(file);
+                self.opened_once = true;
+                self.write_failed = false;
+                let header = format!(
+                    "\r\n<ConMan> Console [{}] log opened at {}.\r\n",
+                    self.console,
+                    timefmt::long_now()
+                );
+                self.pending.extend_from_slice(header.as_bytes());
+                self.line.reset();
+            }
+            Err(OpenLogError::Lock) => {
+                tracing::warn!("Unable to lock \"{}\"", self.path.display());
+            }
+            Err(OpenLogError::Io(e)) => {
+                tracing::warn!(
+                    "Unable to open logfile \"{}\": {}",
+                    self.path.display(),
+                    crate::console::backend::unixsock::errstr(&e)
+                );
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(file) = self.file.as_mut() else {
+            self.pending.clear();
+            return;
+        };
+        if self.pending.is_empty() {
+            return;
+        }
+        match file.write_all(&self.pending) {
+            Ok(()) => {
+                self.pending.clear();
+                self.write_failed = false;
+            }
+            Err(e) => {
+                if !self.write_failed {
+                    tracing::warn!(
+                        "Unable to write to logfile \"{}\": {}; keeping up to {} bytes until it works",
+                        self.path.display(),
+                        crate::console::backend::unixsock::errstr(&e),
+                        MAX_PENDING
+                    );
+                    self.write_failed = true;
+                }
+                if self.pending.len() > MAX_PENDING {
+                    let excess = self.pending.len() - MAX_PENDING;
+                    self.pending.drain(..excess);
+                    tracing::warn!(
+                        "Dropped {excess} bytes for logfile \"{}\" after write errors",
+                        self.path.display()
+                    );
+                }
+            }
+        }
+    }
+
+    fn tail(&self) -> Option<Bytes> {
+        let file = self.file.as_ref()?;
+        let len = file.metadata().ok()?.len();
+        let start = len.saturating_sub(REPLAY_LEN);
+        let mut buf = vec![0u8; (len - start) as usize];
+        let mut got = 0;
+        while got < buf.len() {
+            match file.read_at(&mut buf[got..], start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(_) => return None,
+            }
+        }
+        buf.truncate(got);
+        Some(Bytes::from(buf))
+    }
+}
+
+enum OpenLogError {
+    Lock,
+    Io(io::Error),
+}
+
+fn open_log(path: &Path, truncate: bool, lock: bool) -> Result<File, OpenLogError> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)
+                .map_err(OpenLogError::Io)?;
+        }
+    }
+    let mut oo = OpenOptions::new();
+    oo.read(true).append(true).create(true).mode(0o600);
+    if truncate {
+        oo.truncate(true).write(true).append(false);
+    }
+    let file = oo.open(path).map_err(OpenLogError::Io)?;
+    if truncate {
+        // O_TRUNC without O_APPEND above; reopen appending for the life of the file.
+        drop(file);
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(OpenLogError::Io)?;
+        return finish_open(file, lock);
+    }
+    finish_open(file, lock)
+}
+
+fn finish_open(file: File, lock: bool) -> Result<File, OpenLogError> {
+    if lock
+        && rustix::fs::fcntl_lock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .is_err()
+    {
+        return Err(OpenLogError::Lock);
+    }
+    Ok(file)
+}
