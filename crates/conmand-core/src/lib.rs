@@ -9,6 +9,11 @@
 //!
 //! - [`config`]: the `conman.conf` language: model types ([`config::Config`],
 //!   [`config::ConsoleSpec`], …), the parser and the validator.
+//! - [`protocol`]: the client ↔ daemon handshake: tokenizer, greeting, request and
+//!   response codecs, line framing, the error 6/7 trailer lines.
+//! - [`notice`]: texts the daemon sends to clients and logs; [`notice::time_delta`].
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod notice;
+pub mod protocol;
