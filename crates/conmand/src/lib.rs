@@ -12,7 +12,12 @@
 //! - [`reset`]: the `&R` reset command.
 //! - [`timefmt`]: ConMan's local-time strings.
 
+pub mod client;
 pub mod console;
+pub mod daemon;
 pub mod logfile;
+pub mod registry;
 pub mod reset;
+pub mod server;
+pub mod session;
 pub mod timefmt;

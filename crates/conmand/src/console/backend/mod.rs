@@ -87,3 +87,54 @@ pub struct Backoff {
 pub mod process;
 pub mod test;
 pub mod unixsock;
+
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use conmand_core::config::{ConsoleDef, ConsoleSpec};
+
+/// What backends need from the daemon.
+#[derive(Clone, Default)]
+pub struct BackendCtx {
+    /// The cleaned environment for programs the daemon starts.
+    pub child_env: Arc<Vec<(OsString, OsString)>>,
+    /// `server keepalive=`: SO_KEEPALIVE on network consoles.
+    pub keepalive: bool,
+}
+
+/// The one place that maps a console kind to its backend.
+pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
+    match &def.spec {
+        ConsoleSpec::Process(p) => {
+            Box::new(process::ProcessBackend::new(p.argv.clone(), ctx.child_env.to_vec()))
+        }
+        ConsoleSpec::Unix(u) => Box::new(unixsock::UnixBackend::new(&def.name, u.path.clone())),
+        ConsoleSpec::Test(t) => Box::new(test::TestBackend::new(*t)),
+        ConsoleSpec::Serial(_) | ConsoleSpec::Telnet(_) | ConsoleSpec::Ipmi(_) => {
+            Box::new(Unsupported { kind: def.spec.kind(), dev: def.dev.clone() })
+        }
+    }
+}
+
+/// Placeholder for transports this build does not include yet.
+struct Unsupported {
+    kind: &'static str,
+    dev: String,
+}
+
+impl Backend for Unsupported {
+    fn describe(&self) -> String {
+        format!("\"{}\"", self.dev)
+    }
+    fn open(&self) -> BoxFuture<'_, Result<Connection, OpenError>> {
+        let msg = format!("{} consoles are not supported by this build", self.kind);
+        Box::pin(async move { Err(OpenError::Failed(msg)) })
+    }
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            min: Duration::from_secs(1800),
+            max: Duration::from_secs(1800),
+            reset_after: Duration::from_secs(1800),
+        }
+    }
+}

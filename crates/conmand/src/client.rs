@@ -1,0 +1,278 @@
+//! One task per client connection: ConMan's handshake, console selection and the
+//! error replies, then the session.
+//!
+//! Errors stop here: a malformed or hostile client is answered (or dropped) and logged,
+//! never propagated to the accept loop. A handshake that does not complete within
+//! [`HANDSHAKE_TIMEOUT`] is dropped (ConMan waits forever, one thread per client).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use conmand_core::protocol::{
+    BusyWriter, Command as ReqCommand, Greeting, Request, RequestError, Response, encode_match_list,
+    take_line,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::console::{AttachMode, ClientInfo, ConsoleHandle, next_client_id};
+use crate::server::Shared;
+use crate::session::{Session, SessionKind};
+
+/// How long a client may take to send its greeting and request.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a connection ended before its session started.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// Socket error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The client closed before sending a complete line.
+    #[error("connection closed during handshake")]
+    Closed,
+    /// The client took too long.
+    #[error("handshake timed out")]
+    Timeout,
+}
+
+/// Serve one client connection to completion.
+pub async fn handle<S>(mut stream: S, peer: SocketAddr, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut buf = BytesMut::with_capacity(1024);
+    let host = shared.resolver.short_name(peer.ip()).await;
+    let res = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        handshake(&mut stream, &mut buf, &host, peer, &shared),
+    )
+    .await;
+    let (client, req) = match res {
+        Ok(Ok(Some(v))) => v,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!("Client {host}:{} handshake failed: {e}", peer.port());
+            return;
+        }
+        Err(_) => {
+            tracing::info!("Client {host}:{} dropped: handshake timed out", peer.port());
+            return;
+        }
+    };
+    let label = format!("{}@{}:{}", client.user, client.host, peer.port());
+    if req.command == ReqCommand::Query {
+        tracing::info!("Client <{label}> issued query");
+        return;
+    }
+    let Some((consoles, kind)) = select_for_session(&mut stream, &req, &client, &label, &shared).await
+    else {
+        return;
+    };
+    match kind {
+        SessionKind::Monitor => tracing::info!("Client <{label}> connected to [{}] (read-only)", consoles[0].name()),
+        SessionKind::ReadWrite => tracing::info!("Client <{label}> connected to [{}]", consoles[0].name()),
+        SessionKind::Broadcast => {
+            tracing::info!("Client <{label}> connected to {} consoles (broadcast)", consoles.len())
+        }
+    }
+    let mode = match kind {
+        SessionKind::Monitor => AttachMode::Monitor,
+        SessionKind::ReadWrite => AttachMode::Connect { force: req.force },
+        SessionKind::Broadcast => AttachMode::Broadcast { force: req.force },
+    };
+    let session = Session::new(client, consoles, kind, req.quiet);
+    session.run(stream, buf, mode).await;
+    tracing::info!("Client <{label}> disconnected");
+}
+
+/// Greeting and request. Returns `None` when the client was answered with an error
+/// (or a QUERY result) and the connection is done.
+async fn handshake<S>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    host: &str,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Result<Option<(Arc<ClientInfo>, Request)>, HandshakeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let line = read_line(stream, buf).await?;
+    let greeting = match Greeting::parse(&line) {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::info!("Client <unknown@{host}:{}> request failed: {e}", peer.port());
+            send(stream, &e.to_response()).await?;
+            return Ok(None);
+        }
+    };
+    let user = greeting.user.unwrap_or_default();
+    send(stream, &Response::ok()).await?;
+    let client = Arc::new(ClientInfo::new(next_client_id(), user, host.to_string(), greeting.tty));
+    let line = read_line(stream, buf).await?;
+    let label = format!("{}@{}:{}", client.user, client.host, peer.port());
+    let req = match Request::parse(&line) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!("Client <{label}> request failed: {e}");
+            send(stream, &e.to_response()).await?;
+            return Ok(None);
+        }
+    };
+    if req.command == ReqCommand::Query {
+        let snapshot = shared.registry.snapshot();
+        match shared.select(&snapshot, &req) {
+            Ok(list) => {
+                let names = list.iter().map(|c| c.name().to_string()).collect();
+                send(stream, &Response::Ok { reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed), consoles: names }).await?;
+                stream.shutdown().await.ok();
+                return Ok(Some((client, req)));
+            }
+            Err(e) => {
+                tracing::info!("Client <{label}> request failed: {e}");
+                send(stream, &e.to_response()).await?;
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some((client, req)))
+}
+
+/// Resolve the consoles of a MONITOR or CONNECT, apply ConMan's checks in its order
+/// (regex, none, too many, busy) and answer. `None`: an error was sent.
+async fn select_for_session<S>(
+    stream: &mut S,
+    req: &Request,
+    client: &Arc<ClientInfo>,
+    label: &str,
+    shared: &Shared,
+) -> Option<(Vec<ConsoleHandle>, SessionKind)>
+where
+    S: AsyncWrite + Unpin,
+{
+    let snapshot = shared.registry.snapshot();
+    let list = if req.consoles.is_empty() {
+        Err(RequestError::NoConsoles)
+    } else {
+        shared.select(&snapshot, req)
+    };
+    let list = match list {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::info!("Client <{label}> request failed: {e}");
+            send(stream, &e.to_response()).await.ok();
+            return None;
+        }
+    };
+    let single = req.command == ReqCommand::Monitor || !req.broadcast;
+    if single && list.len() > 1 {
+        let e = RequestError::TooManyConsoles(list.len());
+        tracing::info!("Client <{label}> request failed: {e}");
+        let mut out = BytesMut::new();
+        e.to_response().encode(&mut out);
+        encode_match_list(list.iter().map(|c| c.name()), &mut out);
+        stream.write_all(&out).await.ok();
+        return None;
+    }
+    let kind = if req.command == ReqCommand::Monitor {
+        SessionKind::Monitor
+    } else if list.len() > 1 {
+        SessionKind::Broadcast
+    } else {
+        SessionKind::ReadWrite
+    };
+    if kind != SessionKind::Monitor && !req.force && !req.join {
+        let mut busy = Vec::new();
+        for c in &list {
+            let writers = c.writers().await;
+            if !writers.is_empty() {
+                busy.push((c.name().to_string(), writers));
+            }
+        }
+        if !busy.is_empty() {
+            let e = RequestError::BusyConsoles(busy.len());
+            tracing::info!("Client <{label}> request failed: {e}");
+            let mut out = BytesMut::new();
+            e.to_response().encode(&mut out);
+            for (name, writers) in &busy {
+                for w in writers {
+                    BusyWriter {
+                        console: name,
+                        broadcast: w.broadcast,
+                        user: &w.user,
+                        host: &w.host,
+                        tty: w.tty.as_deref(),
+                        idle_secs: w.idle_secs,
+                    }
+                    .encode(&mut out);
+                }
+            }
+            stream.write_all(&out).await.ok();
+            return None;
+        }
+    }
+    let names = list.iter().map(|c| c.name().to_string()).collect();
+    if send(stream, &Response::Ok { reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed), consoles: names }).await.is_err() {
+        return None;
+    }
+    let _ = client;
+    Some((list, kind))
+}
+
+async fn send<S: AsyncWrite + Unpin>(stream: &mut S, rsp: &Response) -> std::io::Result<()> {
+    stream.write_all(&rsp.to_bytes()).await
+}
+
+/// Read one handshake line (ConMan's `read_line`): bytes after it stay in `buf`.
+async fn read_line<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> Result<BytesMut, HandshakeError> {
+    loop {
+        if let Some(line) = take_line(buf) {
+            return Ok(line);
+        }
+        buf.reserve(1024);
+        let n = stream.read_buf(buf).await?;
+        if n == 0 {
+            return match conmand_core::protocol::take_final_line(buf) {
+                Some(line) => Ok(line),
+                None => Err(HandshakeError::Closed),
+            };
+        }
+    }
+}
+
+/// Reverse lookups of client addresses (ConMan shows `localhost` for 127.0.0.1),
+/// cached so a thousand clients from one host cost one lookup.
+#[derive(Default)]
+pub struct Resolver {
+    cache: std::sync::Mutex<std::collections::HashMap<IpAddr, String>>,
+}
+
+impl Resolver {
+    /// The short host name (up to the first `.`) of `ip`, or the address itself.
+    pub async fn short_name(&self, ip: IpAddr) -> String {
+        if let Some(n) = self.cache.lock().ok().and_then(|c| c.get(&ip).cloned()) {
+            return n;
+        }
+        let looked = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip).ok()),
+        )
+        .await;
+        let name = match looked {
+            Ok(Ok(Some(n))) if !n.is_empty() => n.split('.').next().unwrap_or(&n).to_string(),
+            _ => ip.to_string(),
+        };
+        if let Ok(mut c) = self.cache.lock() {
+            if c.len() > 4096 {
+                c.clear();
+            }
+            c.insert(ip, name.clone());
+        }
+        name
+    }
+}

@@ -1,0 +1,277 @@
+//! The running daemon: consoles, listeners, reload, log reopen, marks, shutdown.
+//!
+//! Shutdown is "decide, tell, wait": the caller decides (signal, test), [`Daemon`]
+//! cancels its root token (every console and client task watches a child of it),
+//! then waits for the task tracker, so logs are flushed and children reaped before
+//! [`Daemon::shutdown`] returns.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use conmand_core::config::{Config, ConsoleDef};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::console::backend::{self, BackendCtx};
+use crate::console::{self, Command, ConsoleCtx, ConsoleHandle};
+use crate::logfile::{LogService, PathFn};
+use crate::registry::Registry;
+use crate::server::{self, Shared};
+
+/// Options that do not come from the configuration file.
+#[derive(Debug, Clone)]
+pub struct DaemonOpts {
+    /// `-z`: truncate console logs on their first open.
+    pub zero_logs: bool,
+    /// Log writer threads.
+    pub log_threads: usize,
+    /// Environment for programs the daemon starts (process consoles, resetcmd).
+    pub child_env: Vec<(OsString, OsString)>,
+}
+
+impl Default for DaemonOpts {
+    fn default() -> Self {
+        DaemonOpts { zero_logs: false, log_threads: 2, child_env: clean_env() }
+    }
+}
+
+/// A running daemon.
+pub struct Daemon {
+    config: Mutex<Config>,
+    registry: Arc<Registry>,
+    shared: Arc<Shared>,
+    ctx: Arc<ConsoleCtx>,
+    backend_ctx: BackendCtx,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    reset: Arc<AtomicBool>,
+    reset_tmpl: Arc<std::sync::RwLock<Option<String>>>,
+    timestamp_minutes: Arc<AtomicU32>,
+}
+
+impl Daemon {
+    /// Start every console of `config`.
+    pub async fn start(config: Config, opts: DaemonOpts) -> std::io::Result<Daemon> {
+        let logs = LogService::start(opts.log_threads, opts.zero_logs)?;
+        let child_env = Arc::new(opts.child_env);
+        let reset_tmpl: Arc<std::sync::RwLock<Option<String>>> =
+            Arc::new(std::sync::RwLock::new(config.server.resetcmd.clone()));
+        let rt = reset_tmpl.clone();
+        let ctx = Arc::new(ConsoleCtx {
+            logs,
+            log_path: Arc::new(log_path_fn),
+            reset_cmd: Some(Arc::new(move |def: &ConsoleDef| {
+                let t = rt.read().ok().and_then(|g| g.clone()).ok_or("no resetcmd")?;
+                expand(&t, def).map_err(|e| e.to_string())
+            })),
+            child_env: child_env.clone(),
+        });
+        let registry = Arc::new(Registry::default());
+        let reset = Arc::new(AtomicBool::new(config.server.resetcmd.is_some()));
+        let shared = Arc::new(Shared {
+            registry: registry.clone(),
+            resolver: Default::default(),
+            reset: reset.clone(),
+            keepalive: config.server.keepalive,
+        });
+        let backend_ctx = BackendCtx { child_env, keepalive: config.server.keepalive };
+        let tracker = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        let mut handles = Vec::new();
+        for def in &config.consoles {
+            handles.push(spawn_console(def, &ctx, &backend_ctx, &tracker, &cancel));
+        }
+        registry.replace(handles);
+        let timestamp_minutes = Arc::new(AtomicU32::new(config.server.timestamp_minutes));
+        let d = Daemon {
+            config: Mutex::new(config),
+            registry,
+            shared,
+            ctx,
+            backend_ctx,
+            tracker,
+            cancel,
+            reset,
+            reset_tmpl,
+            timestamp_minutes,
+        };
+        d.spawn_marks();
+        Ok(d)
+    }
+
+    /// Serve clients on `listener` (bound by the caller; tests use port 0).
+    pub fn serve(&self, listener: TcpListener) {
+        self.tracker.spawn(server::accept_loop(
+            listener,
+            self.shared.clone(),
+            self.tracker.clone(),
+            self.cancel.child_token(),
+        ));
+    }
+
+    /// The running consoles.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// SIGHUP, part 1: re-expand and reopen every console log.
+    pub async fn reopen_logs(&self) {
+        for c in self.registry.snapshot().iter() {
+            c.send(Command::ReopenLog).await;
+        }
+    }
+
+    /// SIGHUP, part 2: apply a new configuration. Added consoles start, removed ones
+    /// stop (their clients are told why), changed ones restart, the rest keep running
+    /// with their clients attached.
+    pub async fn reload(&self, new: Config) -> Vec<String> {
+        let mut cur = self.config.lock().await;
+        let old_by_name: HashMap<&str, &ConsoleDef> =
+            cur.consoles.iter().map(|c| (c.name.as_str(), c)).collect();
+        let running: HashMap<String, ConsoleHandle> =
+            self.registry.snapshot().iter().map(|h| (h.name().to_string(), h.clone())).collect();
+        let mut summary = Vec::new();
+        let mut next = Vec::new();
+        for def in &new.consoles {
+            match (old_by_name.get(def.name.as_str()), running.get(&def.name)) {
+                (Some(old), Some(h)) if same_console(old, def) => next.push(h.clone()),
+                (Some(_), Some(h)) => {
+                    h.send(Command::Stop {
+                        reason: format!("Console [{}] restarted: configuration changed", def.name),
+                    })
+                    .await;
+                    summary.push(format!("changed {}", def.name));
+                    next.push(spawn_console(def, &self.ctx, &self.backend_ctx, &self.tracker, &self.cancel));
+                }
+                _ => {
+                    summary.push(format!("added {}", def.name));
+                    next.push(spawn_console(def, &self.ctx, &self.backend_ctx, &self.tracker, &self.cancel));
+                }
+            }
+        }
+        for (name, h) in &running {
+            if !new.consoles.iter().any(|d| &d.name == name) {
+                h.send(Command::Stop {
+                    reason: format!("Console [{name}] removed from the configuration"),
+                })
+                .await;
+                summary.push(format!("removed {name}"));
+            }
+        }
+        self.registry.replace(next);
+        self.reset.store(new.server.resetcmd.is_some(), Ordering::Relaxed);
+        if let Ok(mut t) = self.reset_tmpl.write() {
+            *t = new.server.resetcmd.clone();
+        }
+        self.timestamp_minutes.store(new.server.timestamp_minutes, Ordering::Relaxed);
+        *cur = new;
+        summary
+    }
+
+    /// Stop everything and wait (bounded) for logs to flush and children to go.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+    }
+
+    fn spawn_marks(&self) {
+        let minutes = self.timestamp_minutes.clone();
+        let registry = self.registry.clone();
+        let cancel = self.cancel.child_token();
+        self.tracker.spawn(async move {
+            loop {
+                let n = minutes.load(Ordering::Relaxed);
+                let wait = if n == 0 { Duration::from_secs(60) } else { until_next_mark(n) };
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                if n == 0 || minutes.load(Ordering::Relaxed) != n {
+                    continue;
+                }
+                for c in registry.snapshot().iter() {
+                    c.send(Command::Mark).await;
+                }
+            }
+        });
+    }
+}
+
+/// Whether a reload leaves a console untouched.
+fn same_console(a: &ConsoleDef, b: &ConsoleDef) -> bool {
+    a.name == b.name && a.dev == b.dev && a.spec == b.spec && a.log == b.log && a.logopts == b.logopts
+}
+
+fn spawn_console(
+    def: &ConsoleDef,
+    ctx: &Arc<ConsoleCtx>,
+    bctx: &BackendCtx,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) -> ConsoleHandle {
+    let backend = backend::for_console(def, bctx);
+    console::spawn(Arc::new(def.clone()), backend, ctx.clone(), tracker, cancel.child_token())
+}
+
+/// Time until the next `server timestamp=` mark: the next multiple of `n` minutes
+/// counted from local midnight (ConMan's alignment, reference §5.7).
+fn until_next_mark(n: u32) -> Duration {
+    let now = jiff::ZonedDateTime::now();
+    let secs_today = u64::from(now.hour() as u16) * 3600
+        + u64::from(now.minute() as u16) * 60
+        + u64::from(now.second() as u16);
+    let period = u64::from(n) * 60;
+    let next = (secs_today / period + 1) * period;
+    Duration::from_secs(next - secs_today)
+        .saturating_sub(Duration::from_nanos(now.subsec_nanosecond().max(0) as u64))
+}
+
+fn log_path_fn(def: &ConsoleDef) -> Option<PathFn> {
+    let tmpl = def.log.clone()?;
+    let def = def.clone();
+    Some(Box::new(move || expand(&tmpl, &def).map(std::path::PathBuf::from)))
+}
+
+/// Expand `%` conversion specifiers for a console (reference §1.8).
+fn expand(tmpl: &str, def: &ConsoleDef) -> Result<String, String> {
+    let mut out = String::new();
+    let mut it = tmpl.chars();
+    while let Some(c) = it.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('N') => out.push_str(&sanitize_name(&def.name)),
+            Some('%') | None => out.push('%'),
+            Some('P') => out.push_str(&std::process::id().to_string()),
+            Some(x) => out.push_str(&crate::timefmt::strftime_one(x)),
+        }
+    }
+    Ok(out)
+}
+
+fn sanitize_name(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_graphic() && c != '/' { c } else { '_' }).collect()
+}
+
+/// ConMan's cleaned environment for children (reference §2.5).
+pub fn clean_env() -> Vec<(OsString, OsString)> {
+    let mut env = vec![
+        (OsString::from("IFS"), OsString::from(" \t\n")),
+        (OsString::from("PATH"), OsString::from("/usr/bin:/bin:/usr/sbin:/sbin")),
+        (OsString::from("TERM"), OsString::from("dumb")),
+    ];
+    for k in ["DEBUG", "TZ"] {
+        if let Some(v) = std::env::var_os(k) {
+            env.push((OsString::from(k), v));
+        }
+    }
+    env
+}

@@ -1,0 +1,243 @@
+//! An attached client session: monitor, read-write or broadcast.
+//!
+//! The session task reads the client's bytes, decodes ConMan's 0xFF in-band escapes
+//! (reference §3.7) and turns them into console [`Command`]s; it writes the console
+//! output and notices it receives on its own bounded channel to the socket, batching
+//! what is queued into one write. A client that stops reading only stalls its own
+//! task; the consoles then drop its output and count it, and it is told how many
+//! bytes it missed when it catches up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::console::{AttachMode, ClientInfo, ClientSink, Command, ConsoleHandle, Output, frame};
+
+/// Output messages queued per client before consoles start dropping (and counting).
+pub const CLIENT_QUEUE: usize = 256;
+/// Most bytes gathered into one socket write.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// What kind of session the request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// MONITOR: read-only, one console.
+    Monitor,
+    /// CONNECT: read-write, one console.
+    ReadWrite,
+    /// CONNECT with BROADCAST: write-only to several consoles.
+    Broadcast,
+}
+
+/// One attached client.
+pub struct Session {
+    client: Arc<ClientInfo>,
+    consoles: Vec<ConsoleHandle>,
+    kind: SessionKind,
+    quiet: bool,
+    suspended: bool,
+}
+
+enum Action {
+    Data(Bytes),
+    Escape(u8),
+}
+
+impl Session {
+    /// A session for `client` on `consoles`.
+    pub fn new(
+        client: Arc<ClientInfo>,
+        consoles: Vec<ConsoleHandle>,
+        kind: SessionKind,
+        quiet: bool,
+    ) -> Self {
+        Session { client, consoles, kind, quiet, suspended: false }
+    }
+
+    /// Attach, run until either side closes or the client is removed, then detach.
+    /// `pending` holds bytes the client pipelined after its request.
+    pub async fn run<S>(mut self, stream: S, pending: BytesMut, mode: AttachMode)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let (tx, mut rx) = mpsc::channel(CLIENT_QUEUE);
+        let missed = Arc::new(AtomicU64::new(0));
+        let sink = ClientSink::new(tx, missed.clone());
+        for c in &self.consoles {
+            c.send(Command::Attach { client: self.client.clone(), sink: sink.clone(), mode }).await;
+        }
+        drop(sink);
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let mut decoder = conmand_core::escape::Decoder::new();
+        let mut inbuf = BytesMut::with_capacity(1024);
+        let mut read_open = true;
+        if !pending.is_empty() {
+            if let Some(r) = self.on_input(&mut decoder, &pending).await {
+                let _ = wr.write_all(&r).await;
+            }
+        }
+        let mut out = BytesMut::new();
+        loop {
+            tokio::select! {
+                n = rd.read_buf(&mut inbuf), if read_open => {
+                    match n {
+                        Ok(0) | Err(_) => {
+                            // EOF (`&.` half-closes): detach, then flush what is queued.
+                            read_open = false;
+                            self.detach_all().await;
+                        }
+                        Ok(_) => {
+                            let data = inbuf.split();
+                            self.client.touch();
+                            if let Some(r) = self.on_input(&mut decoder, &data).await {
+                                if wr.write_all(&r).await.is_err() {
+                                    break;
+                                }
+                            }
+                            inbuf.reserve(1024);
+                        }
+                    }
+                }
+                msg = rx.recv(), if !self.suspended || !read_open => {
+                    let Some(msg) = msg else { break };
+                    let mut kicked = self.render(msg, &mut out, &missed);
+                    while out.len() < WRITE_BATCH && !kicked {
+                        match rx.try_recv() {
+                            Ok(m) => kicked = self.render(m, &mut out, &missed),
+                            Err(_) => break,
+                        }
+                    }
+                    if !out.is_empty() && wr.write_all(&out).await.is_err() {
+                        break;
+                    }
+                    out.clear();
+                    if kicked || !read_open && rx.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.detach_all().await;
+        let _ = wr.shutdown().await;
+    }
+
+    /// Append one message to the outgoing batch; true when the client was removed.
+    fn render(&self, msg: Output, out: &mut BytesMut, missed: &AtomicU64) -> bool {
+        let lost = missed.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            out.extend_from_slice(&frame(&format!(
+                "Skipped {lost} bytes of output (client too slow)"
+            )));
+        }
+        match msg {
+            Output::Data(b) => out.extend_from_slice(&b),
+            Output::Notice { text, info } => {
+                if !(info && self.quiet) {
+                    out.extend_from_slice(&text);
+                }
+            }
+            Output::Kicked => return true,
+        }
+        false
+    }
+
+    /// Decode client bytes and act on them; returns replies for the client itself.
+    async fn on_input(
+        &mut self,
+        decoder: &mut conmand_core::escape::Decoder,
+        data: &[u8],
+    ) -> Option<BytesMut> {
+        let mut actions = Vec::new();
+        decoder.feed(data, &mut |ev| match ev {
+            conmand_core::escape::Event::Data(d) => actions.push(Action::Data(Bytes::copy_from_slice(d))),
+            conmand_core::escape::Event::Escape(c) => actions.push(Action::Escape(c.byte())),
+            conmand_core::escape::Event::Invalid(c) => actions.push(Action::Escape(c)),
+        });
+        let mut replies = None;
+        for a in actions {
+            match a {
+                Action::Data(d) => {
+                    self.to_written(|id| Command::Input { client_id: id, data: d.clone() }).await;
+                }
+                Action::Escape(c) => {
+                    if let Some(r) = self.on_escape(c).await {
+                        replies.get_or_insert_with(BytesMut::new).extend_from_slice(&r);
+                    }
+                }
+            }
+        }
+        replies
+    }
+
+    /// Returns a reply for the client itself (the quiet-mode toggle), if any.
+    async fn on_escape(&mut self, c: u8) -> Option<Bytes> {
+        let id = self.client.id;
+        match c {
+            b'B' => self.to_written(|id| Command::Break { client_id: id }).await,
+            b'D' => {
+                self.to_written(|id| Command::Input { client_id: id, data: Bytes::from_static(b"\x7f") })
+                    .await
+            }
+            b'F' | b'J' | b'M' => {
+                // ConMan toggles R/O <-> R/W for all three; the actor applies it (and
+                // ignores input from a client that is not a writer).
+                if self.kind != SessionKind::Broadcast {
+                    for con in &self.consoles {
+                        con.send(Command::Toggle { client_id: id, force: c == b'F' }).await;
+                    }
+                }
+            }
+            b'L' => {
+                if self.kind != SessionKind::Broadcast {
+                    for con in &self.consoles {
+                        con.send(Command::Replay { client_id: id }).await;
+                    }
+                }
+            }
+            b'Q' => {
+                self.quiet = !self.quiet;
+                let text = if self.quiet {
+                    "Quiet-mode enabled -- info msgs will be suppressed"
+                } else {
+                    "Quiet-mode disabled -- info msgs will be displayed"
+                };
+                return Some(frame(text));
+            }
+            b'R' => self.to_written(|id| Command::Reset { client_id: id }).await,
+            b'Z' => {
+                self.suspended = !self.suspended;
+                let who = format!("{}@{}", self.client.user, self.client.host);
+                if self.suspended {
+                    tracing::info!("Client <{who}> suspended");
+                } else {
+                    tracing::info!("Client <{who}> resumed");
+                }
+            }
+            other => {
+                tracing::warn!(
+                    "Received invalid escape '{}' from <{}@{}>",
+                    other as char,
+                    self.client.user,
+                    self.client.host
+                );
+            }
+        }
+        None
+    }
+
+    /// Send a command to every console this client writes to.
+    async fn to_written(&self, mk: impl Fn(u64) -> Command) {
+        for con in &self.consoles {
+            con.send(mk(self.client.id)).await;
+        }
+    }
+
+    async fn detach_all(&mut self) {
+        for con in self.consoles.drain(..) {
+            con.send(Command::Detach { client_id: self.client.id }).await;
+        }
+    }
+}
