@@ -11,9 +11,12 @@
 //!   [`config::ConsoleSpec`], …), the parser and the validator.
 //! - [`protocol`]: the client ↔ daemon handshake: tokenizer, greeting, request and
 //!   response codecs, line framing, the error 6/7 trailer lines.
+//! - [`matching`]: which consoles a request selects (glob like `fnmatch`, or one
+//!   anchored case-insensitive regex) and ConMan's natural name order.
 //! - [`notice`]: texts the daemon sends to clients and logs; [`notice::time_delta`].
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod matching;
 pub mod notice;
 pub mod protocol;

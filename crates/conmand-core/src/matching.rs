@@ -1,0 +1,670 @@
+//! Console name selection for a request: globs, regexes and ConMan's natural
+//! sort order (reference §3.6).
+//!
+//! The daemon calls [`select`] with the request's patterns and the configured
+//! console names (in configuration order) and gets back the indices of the
+//! matched consoles, without duplicates, sorted by [`compare_names`].
+//!
+//! - **Glob** (the default) is [`glob_match`], which behaves like glibc's
+//!   `fnmatch(pattern, name, 0)` in the C locale: case-sensitive, `*` matches
+//!   `/` and leading dots too, `?`, bracket expressions with `!`/`^` negation,
+//!   ranges and POSIX classes, and backslash escapes.
+//! - **Regex** (`OPTION=REGEX`): all patterns are joined with `|` into one
+//!   case-insensitive regular expression, which must match the *whole* name.
+//!   Syntax is that of the `regex` crate in byte mode with Unicode off, which
+//!   agrees with POSIX ERE on everything a console pattern normally uses; a
+//!   pattern that does not compile gives a [`MatchError`] whose message imitates
+//!   glibc's `regerror` text (sent to the client as error 3).
+//!
+//! A QUERY with no patterns selects every console (glob `*`, regex `.*`);
+//! [`select`] does that when `patterns` is empty. MONITOR and CONNECT with no
+//! pattern are answered with error 5 by the daemon before it gets here.
+
+use std::cmp::Ordering;
+
+use regex::bytes::{Regex, RegexBuilder};
+use regex_syntax::ast::ErrorKind;
+use thiserror::Error;
+
+use crate::protocol::RequestError;
+
+/// A regex pattern set that does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct MatchError {
+    /// The `regerror`-style reason, e.g. `Unmatched ( or \(`.
+    pub message: String,
+}
+
+impl From<MatchError> for RequestError {
+    /// Error 3 carrying the reason as its message.
+    fn from(e: MatchError) -> Self {
+        RequestError::BadRegex(e.message)
+    }
+}
+
+/// Selects the consoles that match `patterns`.
+///
+/// `names` are the console names in configuration order. Returns indices into
+/// `names`, each at most once, sorted by [`compare_names`] of the names. With no
+/// patterns every console is selected.
+///
+/// # Errors
+/// With `regex`, a [`MatchError`] when the combined expression does not compile.
+pub fn select<P, N>(patterns: &[P], regex: bool, names: &[N]) -> Result<Vec<usize>, MatchError>
+where
+    P: AsRef<str>,
+    N: AsRef<str>,
+{
+    let mut picked: Vec<usize> = if patterns.is_empty() {
+        (0..names.len()).collect()
+    } else if regex {
+        let set = RegexSet::new(patterns)?;
+        (0..names.len())
+            .filter(|&i| set.is_match(names[i].as_ref()))
+            .collect()
+    } else {
+        (0..names.len())
+            .filter(|&i| {
+                patterns
+                    .iter()
+                    .any(|p| glob_match(p.as_ref(), names[i].as_ref()))
+            })
+            .collect()
+    };
+    picked.sort_by(|&a, &b| compare_names(names[a].as_ref(), names[b].as_ref()));
+    Ok(picked)
+}
+
+/// Patterns joined into one case-insensitive regex that must match whole names.
+#[derive(Debug, Clone)]
+pub struct RegexSet {
+    /// `^(?:p1|p2|…)$`, case-insensitive, bytes, no Unicode.
+    anchored: Regex,
+}
+
+impl RegexSet {
+    /// Joins `patterns` with `|` and compiles them.
+    ///
+    /// # Errors
+    /// A [`MatchError`] with a glibc-like reason when the joined text is not a
+    /// valid expression (checked before anchoring, so unbalanced parentheses in
+    /// one pattern are judged together with the others, as in ConMan).
+    pub fn new<P: AsRef<str>>(patterns: &[P]) -> Result<RegexSet, MatchError> {
+        let joined = patterns
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join("|");
+        // Validate the joined text on its own first: wrapping it in a group
+        // could otherwise "balance" a stray parenthesis.
+        if let Err(e) = regex_syntax::ast::parse::Parser::new().parse(&joined) {
+            return Err(MatchError {
+                message: regerror_text(e.kind()).to_owned(),
+            });
+        }
+        let anchored = build(&format!("^(?:{joined})$"))?;
+        build(&joined)?;
+        Ok(RegexSet { anchored })
+    }
+
+    /// Whether the whole `name` matches one of the patterns.
+    pub fn is_match(&self, name: &str) -> bool {
+        self.anchored.is_match(name.as_bytes())
+    }
+}
+
+/// Compiles `pattern` the way console regexes are compiled.
+fn build(pattern: &str) -> Result<Regex, MatchError> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .unicode(false)
+        .build()
+        .map_err(|e| MatchError {
+            message: match e {
+                regex::Error::CompiledTooBig(_) => "Regular expression too big",
+                _ => "Invalid regular expression",
+            }
+            .to_owned(),
+        })
+}
+
+/// The glibc `regerror` text closest to a syntax error kind.
+fn regerror_text(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::ClassUnclosed => "Unmatched [, [^, [:, [., or [=",
+        ErrorKind::GroupUnclosed => "Unmatched ( or \\(",
+        ErrorKind::GroupUnopened => "Unmatched ) or \\)",
+        ErrorKind::RepetitionMissing => "Invalid preceding regular expression",
+        ErrorKind::RepetitionCountUnclosed => "Unmatched \\{",
+        ErrorKind::RepetitionCountInvalid
+        | ErrorKind::RepetitionCountDecimalEmpty
+        | ErrorKind::DecimalEmpty
+        | ErrorKind::DecimalInvalid => "Invalid content of \\{\\}",
+        ErrorKind::ClassRangeInvalid | ErrorKind::ClassRangeLiteral => "Invalid range end",
+        ErrorKind::EscapeUnexpectedEof => "Trailing backslash",
+        ErrorKind::UnsupportedBackreference => "Invalid back reference",
+        ErrorKind::CaptureLimitExceeded | ErrorKind::NestLimitExceeded(_) => {
+            "Regular expression too big"
+        }
+        _ => "Invalid regular expression",
+    }
+}
+
+/// ConMan's natural order of console names (`compare_objs`).
+///
+/// Names are compared byte by byte. When both reach the start of their trailing
+/// all-digit suffix at the same offset, the suffixes are compared as integers;
+/// otherwise the first differing byte decides, compared as a C `signed char`
+/// (so bytes ≥ 0x80 sort *before* ASCII). Gives `cat date node1 node2 node10`;
+/// `foo2a` sorts after `foo10a` because neither has a trailing number.
+pub fn compare_names(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (ia, ib) = (trailing_int_start(a), trailing_int_start(b));
+    let mut i = 0;
+    while i < a.len() {
+        if ia == Some(i) && ib == Some(i) {
+            return compare_decimal(&a[i..], &b[i..]);
+        }
+        if b.get(i) != Some(&a[i]) {
+            break;
+        }
+        i += 1;
+    }
+    let signed = |s: &[u8]| s.get(i).map_or(0, |&c| i32::from(c as i8));
+    signed(a).cmp(&signed(b))
+}
+
+/// Offset of the trailing run of ASCII digits, if the name ends in one.
+fn trailing_int_start(s: &[u8]) -> Option<usize> {
+    let digits = s.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    (digits > 0).then_some(s.len() - digits)
+}
+
+/// Compares two all-digit strings by numeric value, without overflow.
+fn compare_decimal(a: &[u8], b: &[u8]) -> Ordering {
+    let strip = |s: &[u8]| {
+        let zeros = s.iter().take_while(|&&c| c == b'0').count();
+        s[zeros..].to_vec()
+    };
+    let (a, b) = (strip(a), strip(b));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(&b))
+}
+
+/// Whether `name` matches the shell glob `pattern`, like `fnmatch(pattern,
+/// name, 0)` in the C locale (bytes, case-sensitive, no special `/` or `.`).
+///
+/// A `[` without a closing `]` matches a literal `[`. An unknown class name
+/// (`[[:foo:]]`) or a trailing lone backslash never matches.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    glob_bytes(pattern.as_bytes(), name.as_bytes())
+}
+
+/// One pattern element that consumes exactly one name byte.
+enum Step {
+    /// The byte matched; the pattern goes on at this offset.
+    Next(usize),
+    /// The byte cannot match here.
+    Fail,
+}
+
+/// Glob matching on bytes. Every element except `*` consumes exactly one byte,
+/// so the classic "remember the last star" backtracking is exact and runs in
+/// O(pattern × name) time even for hostile patterns.
+fn glob_bytes(pat: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    // (pattern offset after the star, name offset the star is tried up to)
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if p < pat.len() && pat[p] == b'*' {
+            while p < pat.len() && pat[p] == b'*' {
+                p += 1;
+            }
+            star = Some((p, n));
+            continue;
+        }
+        if p == pat.len() && n == name.len() {
+            return true;
+        }
+        let step = match (pat.get(p), name.get(n)) {
+            (Some(_), Some(&c)) => step_one(pat, p, c),
+            _ => Step::Fail,
+        };
+        match step {
+            Step::Next(np) => {
+                p = np;
+                n += 1;
+            }
+            Step::Fail => match star {
+                Some((sp, sn)) if sn < name.len() => {
+                    star = Some((sp, sn + 1));
+                    p = sp;
+                    n = sn + 1;
+                }
+                _ => return false,
+            },
+        }
+    }
+}
+
+/// Matches the element at `pat[p]` (not `*`) against byte `c`.
+fn step_one(pat: &[u8], p: usize, c: u8) -> Step {
+    match pat[p] {
+        b'?' => Step::Next(p + 1),
+        b'\\' => match pat.get(p + 1) {
+            Some(&e) if e == c => Step::Next(p + 2),
+            _ => Step::Fail,
+        },
+        b'[' => match parse_bracket(pat, p + 1) {
+            Bracket::Closed { end, negated, set } => {
+                if set.contains(c) != negated {
+                    Step::Next(end)
+                } else {
+                    Step::Fail
+                }
+            }
+            // An unterminated `[` is an ordinary character.
+            Bracket::Unterminated => {
+                if c == b'[' {
+                    Step::Next(p + 1)
+                } else {
+                    Step::Fail
+                }
+            }
+            Bracket::Invalid => Step::Fail,
+        },
+        lit => {
+            if lit == c {
+                Step::Next(p + 1)
+            } else {
+                Step::Fail
+            }
+        }
+    }
+}
+
+/// A set of bytes (256-bit map).
+#[derive(Default)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    /// Adds every byte in `lo..=hi` (nothing if `lo > hi`).
+    fn add_range(&mut self, lo: u8, hi: u8) {
+        for b in lo..=hi {
+            self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+    }
+
+    /// Adds every byte for which `f` holds.
+    fn add_class(&mut self, f: fn(&u8) -> bool) {
+        for b in 0..=255u8 {
+            if f(&b) {
+                self.add_range(b, b);
+            }
+        }
+    }
+
+    /// Whether `b` is in the set.
+    fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+    }
+}
+
+/// A parsed bracket expression.
+enum Bracket {
+    /// `[...]` ending just before `end`.
+    Closed {
+        /// Offset just past the closing `]`.
+        end: usize,
+        /// `[!...]` or `[^...]`.
+        negated: bool,
+        /// The listed bytes (before negation).
+        set: ByteSet,
+    },
+    /// No closing `]` before the end of the pattern.
+    Unterminated,
+    /// An unknown class name or a dangling escape: matches nothing.
+    Invalid,
+}
+
+/// Parses the bracket expression whose body starts at `pat[start]` (just after
+/// the `[`).
+fn parse_bracket(pat: &[u8], start: usize) -> Bracket {
+    let mut i = start;
+    let negated = matches!(pat.get(i), Some(b'!' | b'^'));
+    if negated {
+        i += 1;
+    }
+    let mut set = ByteSet::default();
+    let mut first = true;
+    loop {
+        let Some(&c) = pat.get(i) else {
+            return Bracket::Unterminated;
+        };
+        if c == b']' && !first {
+            return Bracket::Closed {
+                end: i + 1,
+                negated,
+                set,
+            };
+        }
+        first = false;
+        // `[:class:]`, `[=c=]`, `[.c.]`
+        if c == b'[' && matches!(pat.get(i + 1), Some(b':' | b'=' | b'.')) {
+            let kind = pat[i + 1];
+            if let Some(len) = find_close(&pat[i + 2..], kind) {
+                let inner = &pat[i + 2..i + 2 + len];
+                i += len + 4;
+                if kind == b':' {
+                    match class_fn(inner) {
+                        Some(f) => set.add_class(f),
+                        None => return Bracket::Invalid,
+                    }
+                    continue;
+                }
+                // In the C locale an equivalence class or collating symbol is
+                // one byte; anything longer is unknown.
+                let [single] = inner else {
+                    return Bracket::Invalid;
+                };
+                if !add_item(pat, &mut i, *single, &mut set) {
+                    return Bracket::Invalid;
+                }
+                continue;
+            }
+            // No terminator: an ordinary '['.
+        }
+        let lit = if c == b'\\' {
+            match pat.get(i + 1) {
+                Some(&e) => {
+                    i += 2;
+                    e
+                }
+                None => return Bracket::Invalid,
+            }
+        } else {
+            i += 1;
+            c
+        };
+        if !add_item(pat, &mut i, lit, &mut set) {
+            return Bracket::Invalid;
+        }
+    }
+}
+
+/// Adds `lo`, or the range `lo-hi` if `pat[*i]` is a `-` that starts one.
+/// Returns `false` for a range whose end is missing (`[a-` at the end of the
+/// pattern), which makes the whole bracket match nothing, as in glibc.
+fn add_item(pat: &[u8], i: &mut usize, lo: u8, set: &mut ByteSet) -> bool {
+    if pat.get(*i) == Some(&b'-') && pat.get(*i + 1) != Some(&b']') {
+        let (hi, skip) = match pat.get(*i + 1) {
+            None => return false,
+            Some(b'\\') => match pat.get(*i + 2) {
+                Some(&e) => (e, 3),
+                None => return false,
+            },
+            Some(&h) => (h, 2),
+        };
+        *i += skip;
+        set.add_range(lo, hi);
+        return true;
+    }
+    set.add_range(lo, lo);
+    true
+}
+
+/// Length of the text before `<kind>]` in `s`, if present.
+fn find_close(s: &[u8], kind: u8) -> Option<usize> {
+    s.windows(2).position(|w| w[0] == kind && w[1] == b']')
+}
+
+/// The byte predicate of a POSIX class name (C locale).
+fn class_fn(name: &[u8]) -> Option<fn(&u8) -> bool> {
+    Some(match name {
+        b"alnum" => u8::is_ascii_alphanumeric,
+        b"alpha" => u8::is_ascii_alphabetic,
+        b"blank" => |b: &u8| matches!(b, b' ' | b'\t'),
+        b"cntrl" => u8::is_ascii_control,
+        b"digit" => u8::is_ascii_digit,
+        b"graph" => u8::is_ascii_graphic,
+        b"lower" => u8::is_ascii_lowercase,
+        b"print" => |b: &u8| b.is_ascii_graphic() || *b == b' ',
+        b"punct" => u8::is_ascii_punctuation,
+        b"space" => |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'),
+        b"upper" => u8::is_ascii_uppercase,
+        b"xdigit" => u8::is_ascii_hexdigit,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NAMES: [&str; 5] = ["node10", "cat", "node2", "date", "node1"];
+
+    fn picked(pats: &[&str], regex: bool) -> Vec<&'static str> {
+        select(pats, regex, &NAMES)
+            .unwrap()
+            .into_iter()
+            .map(|i| NAMES[i])
+            .collect()
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["node10", "date", "node2", "cat", "node1"];
+        v.sort_by(|a, b| compare_names(a, b));
+        assert_eq!(v, ["cat", "date", "node1", "node2", "node10"]);
+        let mut v = vec!["we", "s4", "sq", "s1", "s3", "s2"];
+        v.sort_by(|a, b| compare_names(a, b));
+        assert_eq!(v, ["s1", "s2", "s3", "s4", "sq", "we"]);
+        assert_eq!(compare_names("foo2a", "foo10a"), Ordering::Greater);
+        assert_eq!(compare_names("n", "n1"), Ordering::Less);
+        assert_eq!(compare_names("n1", "n"), Ordering::Greater);
+        assert_eq!(compare_names("n007", "n7"), Ordering::Equal);
+        assert_eq!(
+            compare_names("n99999999999999999999", "n100000000000000000000"),
+            Ordering::Less
+        );
+        // Different prefix lengths: plain byte comparison.
+        assert_eq!(compare_names("ab10", "a9"), Ordering::Greater);
+        // signed char: high bytes sort first.
+        assert_eq!(compare_names("a\u{e9}", "az"), Ordering::Less);
+        assert_eq!(compare_names("a", "a\u{e9}"), Ordering::Greater);
+    }
+
+    #[test]
+    fn glob_selects_sorted_and_deduplicated() {
+        assert_eq!(picked(&["node*"], false), ["node1", "node2", "node10"]);
+        assert_eq!(
+            picked(&["node1*", "*1", "cat"], false),
+            ["cat", "node1", "node10"]
+        );
+        assert_eq!(
+            picked(&[], false),
+            ["cat", "date", "node1", "node2", "node10"]
+        );
+        assert!(
+            picked(&["NODE*"], false).is_empty(),
+            "globs are case-sensitive"
+        );
+    }
+
+    #[test]
+    fn regex_is_case_insensitive_and_anchored() {
+        assert_eq!(picked(&["node[0-9]"], true), ["node1", "node2"]);
+        assert_eq!(picked(&["DATE"], true), ["date"]);
+        assert_eq!(picked(&["at"], true), Vec::<&str>::new());
+        assert_eq!(
+            picked(&["c.t", "node1.*"], true),
+            ["cat", "node1", "node10"]
+        );
+        assert_eq!(
+            picked(&[], true),
+            ["cat", "date", "node1", "node2", "node10"]
+        );
+        assert_eq!(picked(&["[[:alpha:]]+"], true), ["cat", "date"]);
+    }
+
+    #[test]
+    fn regex_patterns_combine_across_the_join() {
+        // "(node" + "|" + "cat)" is one balanced group, as in ConMan.
+        assert_eq!(picked(&["(node1", "cat)"], true), ["cat", "node1"]);
+    }
+
+    #[test]
+    fn regex_errors_use_glibc_texts() {
+        let err = |p: &[&str]| select(p, true, &NAMES).unwrap_err().message;
+        assert_eq!(err(&["node[0-9"]), "Unmatched [, [^, [:, [., or [=");
+        assert_eq!(err(&["(node"]), "Unmatched ( or \\(");
+        assert_eq!(err(&["node)"]), "Unmatched ) or \\)");
+        assert_eq!(err(&["*x"]), "Invalid preceding regular expression");
+        assert_eq!(err(&["a\\"]), "Trailing backslash");
+        assert_eq!(err(&["[z-a]"]), "Invalid range end");
+        assert_eq!(err(&["(a)\\1"]), "Invalid back reference");
+        let e: RequestError = select(&["("], true, &NAMES).unwrap_err().into();
+        assert_eq!(
+            e.to_response().to_bytes(),
+            b"ERROR CODE=3 MESSAGE='Unmatched ( or \\('\n"
+        );
+    }
+
+    #[test]
+    fn glob_basics() {
+        assert!(glob_match("*", ""));
+        assert!(glob_match("*", "a/b"));
+        assert!(glob_match("*", ".hidden"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+        assert!(glob_match("**a", "a"));
+        assert!(!glob_match("abc", "ABC"));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("", "a"));
+    }
+
+    #[test]
+    fn glob_escapes() {
+        assert!(glob_match("a\\*", "a*"));
+        assert!(!glob_match("a\\*", "ab"));
+        assert!(glob_match("\\a", "a"));
+        assert!(
+            !glob_match("a\\", "a\\"),
+            "a trailing backslash never matches"
+        );
+        assert!(glob_match("[\\]]", "]"));
+    }
+
+    #[test]
+    fn glob_brackets() {
+        assert!(glob_match("n[0-9]", "n5"));
+        assert!(!glob_match("n[0-9]", "n10"));
+        assert!(glob_match("n[!0-9]", "nx"));
+        assert!(glob_match("n[^0-9]", "nx"));
+        assert!(!glob_match("n[^0-9]", "n1"));
+        assert!(glob_match("[]a]", "]"));
+        assert!(glob_match("[!]a]", "b"));
+        assert!(!glob_match("[!]a]", "]"));
+        assert!(glob_match("[a-]", "-"));
+        assert!(glob_match("[[:digit:]x]", "7"));
+        assert!(glob_match("[[:digit:]x]", "x"));
+        assert!(!glob_match("[[:digit:]x]", "y"));
+        assert!(glob_match("[[:upper:][:space:]]", " "));
+        assert!(!glob_match("[[:bogus:]]", "b"));
+        assert!(glob_match("[[=a=]]", "a"));
+        assert!(glob_match("[[.-.]]", "-"));
+        assert!(!glob_match("[z-a]", "m"), "a reversed range is empty");
+    }
+
+    #[test]
+    fn glob_unterminated_bracket_is_literal() {
+        assert!(glob_match("[ab", "[ab"));
+        assert!(!glob_match("[ab", "a"));
+        assert!(glob_match("x[", "x["));
+    }
+
+    #[test]
+    fn glob_is_linear_on_hostile_patterns() {
+        let pat = "*a".repeat(300) + "b";
+        let name = "a".repeat(1000);
+        assert!(!glob_match(&pat, &name));
+    }
+
+    /// glibc's `fnmatch(pattern, name, 0)` as the reference implementation.
+    #[allow(unsafe_code)]
+    fn libc_fnmatch(pattern: &str, name: &str) -> Option<bool> {
+        let p = std::ffi::CString::new(pattern).ok()?;
+        let n = std::ffi::CString::new(name).ok()?;
+        // SAFETY: both pointers are valid NUL-terminated strings that outlive the
+        // call; fnmatch only reads them.
+        let rc = unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), 0) };
+        Some(rc == 0)
+    }
+
+    #[test]
+    fn glob_agrees_with_libc_on_samples() {
+        let cases = [
+            ("node*", "node10"),
+            ("n[0-9][0-9]", "n10"),
+            ("[!a]*", "abc"),
+            ("[]]", "]"),
+            ("[a-c-e]", "-"),
+            ("[a-c-e]", "d"),
+            ("[[:alpha:]-]", "-"),
+            ("[\\!]", "!"),
+            ("[!\\]]", "]"),
+            ("*[", "x["),
+            ("[", "["),
+            ("\\", "\\"),
+            ("[[:x", "[[:x"),
+            ("[[", "[["),
+            ("[ab", "[ab"),
+            ("[ab", "a"),
+            ("[a-", "[a-"),
+            ("[!", "[!"),
+            ("[a-\\", "[a-\\"),
+            ("[a-\\]", "b"),
+            ("[a-]", "-"),
+            ("[\\", "[\\"),
+            ("[a[:digit:]]", "5"),
+        ];
+        for (p, n) in cases {
+            assert_eq!(
+                Some(glob_match(p, n)),
+                libc_fnmatch(p, n),
+                "pattern {p:?} name {n:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn glob_agrees_with_libc(
+            pat in "([abc*?\\-\\]!^\\\\:=.]|\\[|\\[:digit:\\]|\\[:alpha:\\]|\\[=a=\\]|\\[\\.-\\.\\]){0,8}",
+            name in "[abc\\-\\]!^\\[1:=.\\\\]{0,6}",
+        ) {
+            prop_assert_eq!(Some(glob_match(&pat, &name)), libc_fnmatch(&pat, &name),
+                "pattern {:?} name {:?}", pat, name);
+        }
+
+        #[test]
+        fn select_output_is_sorted_and_unique(
+            names in proptest::collection::hash_set("[a-c]{0,2}[0-9]{0,2}", 0..12),
+            pats in proptest::collection::vec("[a-c*?0-9]{1,3}", 0..4),
+        ) {
+            let names: Vec<String> = names.into_iter().collect();
+            let got = select(&pats, false, &names).unwrap();
+            let mut seen = std::collections::HashSet::new();
+            prop_assert!(got.iter().all(|i| seen.insert(*i)));
+            prop_assert!(got.windows(2).all(|w| compare_names(&names[w[0]], &names[w[1]]) != Ordering::Greater));
+            for (i, n) in names.iter().enumerate() {
+                let want = pats.is_empty() || pats.iter().any(|p| glob_match(p, n));
+                prop_assert_eq!(got.contains(&i), want);
+            }
+        }
+    }
+}
