@@ -1,6 +1,8 @@
 //! Test harness: an in-process daemon on 127.0.0.1:0 plus raw protocol clients.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pty;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
