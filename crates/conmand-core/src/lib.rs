@@ -11,12 +11,15 @@
 //!   [`config::ConsoleSpec`], …), the parser and the validator.
 //! - [`protocol`]: the client ↔ daemon handshake: tokenizer, greeting, request and
 //!   response codecs, line framing, the error 6/7 trailer lines.
+//! - [`escape`]: the 0xFF in-band escapes of the client → daemon stream: the
+//!   daemon's [`escape::EscapeDecoder`] and the client's [`escape::escape_data`].
 //! - [`matching`]: which consoles a request selects (glob like `fnmatch`, or one
 //!   anchored case-insensitive regex) and ConMan's natural name order.
 //! - [`notice`]: texts the daemon sends to clients and logs; [`notice::time_delta`].
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod escape;
 pub mod matching;
 pub mod notice;
 pub mod protocol;
