@@ -14,6 +14,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use conmand_core::escape::{EscapeCommand, EscapeDecoder, Event};
+
 use crate::console::{AttachMode, ClientInfo, ClientSink, Command, ConsoleHandle, Output, frame};
 
 /// Output messages queued per client before consoles start dropping (and counting).
@@ -43,7 +45,8 @@ pub struct Session {
 
 enum Action {
     Data(Bytes),
-    Escape(u8),
+    Escape(EscapeCommand),
+    Invalid(u8),
 }
 
 impl Session {
@@ -71,7 +74,7 @@ impl Session {
         }
         drop(sink);
         let (mut rd, mut wr) = tokio::io::split(stream);
-        let mut decoder = conmand_core::escape::Decoder::new();
+        let mut decoder = EscapeDecoder::new();
         let mut inbuf = BytesMut::with_capacity(1024);
         let mut read_open = true;
         if !pending.is_empty() {
@@ -147,14 +150,14 @@ impl Session {
     /// Decode client bytes and act on them; returns replies for the client itself.
     async fn on_input(
         &mut self,
-        decoder: &mut conmand_core::escape::Decoder,
+        decoder: &mut EscapeDecoder,
         data: &[u8],
     ) -> Option<BytesMut> {
         let mut actions = Vec::new();
         decoder.feed(data, &mut |ev| match ev {
-            conmand_core::escape::Event::Data(d) => actions.push(Action::Data(Bytes::copy_from_slice(d))),
-            conmand_core::escape::Event::Escape(c) => actions.push(Action::Escape(c.byte())),
-            conmand_core::escape::Event::Invalid(c) => actions.push(Action::Escape(c)),
+            Event::Data(d) => actions.push(Action::Data(Bytes::copy_from_slice(d))),
+            Event::Command(c) => actions.push(Action::Escape(c)),
+            Event::Invalid(c) => actions.push(Action::Invalid(c)),
         });
         let mut replies = None;
         for a in actions {
@@ -167,37 +170,43 @@ impl Session {
                         replies.get_or_insert_with(BytesMut::new).extend_from_slice(&r);
                     }
                 }
+                Action::Invalid(c) => tracing::warn!(
+                    "Received invalid escape '{}' from <{}@{}>",
+                    c.escape_ascii(),
+                    self.client.user,
+                    self.client.host
+                ),
             }
         }
         replies
     }
 
     /// Returns a reply for the client itself (the quiet-mode toggle), if any.
-    async fn on_escape(&mut self, c: u8) -> Option<Bytes> {
+    async fn on_escape(&mut self, c: EscapeCommand) -> Option<Bytes> {
         let id = self.client.id;
         match c {
-            b'B' => self.to_written(|id| Command::Break { client_id: id }).await,
-            b'D' => {
+            EscapeCommand::Break => self.to_written(|id| Command::Break { client_id: id }).await,
+            EscapeCommand::Del => {
                 self.to_written(|id| Command::Input { client_id: id, data: Bytes::from_static(b"\x7f") })
                     .await
             }
-            b'F' | b'J' | b'M' => {
+            EscapeCommand::Force | EscapeCommand::Join | EscapeCommand::Monitor => {
                 // ConMan toggles R/O <-> R/W for all three; the actor applies it (and
                 // ignores input from a client that is not a writer).
                 if self.kind != SessionKind::Broadcast {
                     for con in &self.consoles {
-                        con.send(Command::Toggle { client_id: id, force: c == b'F' }).await;
+                        con.send(Command::Toggle { client_id: id, force: c == EscapeCommand::Force }).await;
                     }
                 }
             }
-            b'L' => {
+            EscapeCommand::LogReplay => {
                 if self.kind != SessionKind::Broadcast {
                     for con in &self.consoles {
                         con.send(Command::Replay { client_id: id }).await;
                     }
                 }
             }
-            b'Q' => {
+            EscapeCommand::Quiet => {
                 self.quiet = !self.quiet;
                 let text = if self.quiet {
                     "Quiet-mode enabled -- info msgs will be suppressed"
@@ -206,8 +215,8 @@ impl Session {
                 };
                 return Some(frame(text));
             }
-            b'R' => self.to_written(|id| Command::Reset { client_id: id }).await,
-            b'Z' => {
+            EscapeCommand::Reset => self.to_written(|id| Command::Reset { client_id: id }).await,
+            EscapeCommand::Suspend => {
                 self.suspended = !self.suspended;
                 let who = format!("{}@{}", self.client.user, self.client.host);
                 if self.suspended {
@@ -215,14 +224,6 @@ impl Session {
                 } else {
                     tracing::info!("Client <{who}> resumed");
                 }
-            }
-            other => {
-                tracing::warn!(
-                    "Received invalid escape '{}' from <{}@{}>",
-                    other as char,
-                    self.client.user,
-                    self.client.host
-                );
             }
         }
         None
