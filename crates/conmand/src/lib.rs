@@ -5,6 +5,9 @@
 //!
 //! ## Layout
 //!
+//! - [`engine`]: the running daemon: consoles, listeners, reload, shutdown.
+//! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions.
+//! - [`registry`]: name → console handle.
 //! - [`console`]: a console is an actor task that owns its backend connection,
 //!   reconnect backoff and client fan-out; [`console::backend`] defines the one
 //!   backend interface and holds one module per transport.
@@ -14,7 +17,7 @@
 
 pub mod client;
 pub mod console;
-pub mod daemon;
+pub mod engine;
 pub mod logfile;
 pub mod registry;
 pub mod reset;

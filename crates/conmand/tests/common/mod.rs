@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use conmand::daemon::{Daemon, DaemonOpts};
+use conmand::engine::{Engine, EngineOpts};
 use conmand_core::config::{
     Config, ConsoleDef, ConsoleSpec, LogOpts, ProcessSpec, ServerOpts, TestOpts, UnixSpec,
 };
@@ -20,7 +20,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// A daemon running in-process on an ephemeral loopback port.
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub daemon: Option<Daemon>,
+    pub daemon: Option<Engine>,
     pub dir: tempfile::TempDir,
 }
 
@@ -37,7 +37,7 @@ impl TestServer {
         server: ServerOpts,
     ) -> TestServer {
         let config = Config { origin: "test.conf".into(), server, consoles };
-        let daemon = Daemon::start(config, DaemonOpts::default()).await.unwrap();
+        let daemon = Engine::start(config, EngineOpts::default()).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         daemon.serve(listener);

@@ -1,9 +1,9 @@
 //! The running daemon: consoles, listeners, reload, log reopen, marks, shutdown.
 //!
-//! Shutdown is "decide, tell, wait": the caller decides (signal, test), [`Daemon`]
+//! Shutdown is "decide, tell, wait": the caller decides (signal, test), [`Engine`]
 //! cancels its root token (every console and client task watches a child of it),
 //! then waits for the task tracker, so logs are flushed and children reaped before
-//! [`Daemon::shutdown`] returns.
+//! [`Engine::shutdown`] returns.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -25,7 +25,7 @@ use crate::server::{self, Shared};
 
 /// Options that do not come from the configuration file.
 #[derive(Debug, Clone)]
-pub struct DaemonOpts {
+pub struct EngineOpts {
     /// `-z`: truncate console logs on their first open.
     pub zero_logs: bool,
     /// Log writer threads.
@@ -34,14 +34,14 @@ pub struct DaemonOpts {
     pub child_env: Vec<(OsString, OsString)>,
 }
 
-impl Default for DaemonOpts {
+impl Default for EngineOpts {
     fn default() -> Self {
-        DaemonOpts { zero_logs: false, log_threads: 2, child_env: clean_env() }
+        EngineOpts { zero_logs: false, log_threads: 2, child_env: clean_env() }
     }
 }
 
 /// A running daemon.
-pub struct Daemon {
+pub struct Engine {
     config: Mutex<Config>,
     registry: Arc<Registry>,
     shared: Arc<Shared>,
@@ -54,9 +54,9 @@ pub struct Daemon {
     timestamp_minutes: Arc<AtomicU32>,
 }
 
-impl Daemon {
+impl Engine {
     /// Start every console of `config`.
-    pub async fn start(config: Config, opts: DaemonOpts) -> std::io::Result<Daemon> {
+    pub async fn start(config: Config, opts: EngineOpts) -> std::io::Result<Engine> {
         let logs = LogService::start(opts.log_threads, opts.zero_logs)?;
         let child_env = Arc::new(opts.child_env);
         let reset_tmpl: Arc<std::sync::RwLock<Option<String>>> =
@@ -88,7 +88,7 @@ impl Daemon {
         }
         registry.replace(handles);
         let timestamp_minutes = Arc::new(AtomicU32::new(config.server.timestamp_minutes));
-        let d = Daemon {
+        let d = Engine {
             config: Mutex::new(config),
             registry,
             shared,
