@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use conmand_core::protocol::{
-    BusyWriter, Command as ReqCommand, Greeting, Request, RequestError, Response, encode_match_list,
-    take_line,
+    BusyWriter, Command as ReqCommand, Greeting, Request, RequestError, Response,
+    encode_match_list, take_line,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -66,15 +66,24 @@ where
         tracing::info!("Client <{label}> issued query");
         return;
     }
-    let Some((consoles, kind)) = select_for_session(&mut stream, &req, &client, &label, &shared).await
+    let Some((consoles, kind)) =
+        select_for_session(&mut stream, &req, &client, &label, &shared).await
     else {
         return;
     };
     match kind {
-        SessionKind::Monitor => tracing::info!("Client <{label}> connected to [{}] (read-only)", consoles[0].name()),
-        SessionKind::ReadWrite => tracing::info!("Client <{label}> connected to [{}]", consoles[0].name()),
+        SessionKind::Monitor => tracing::info!(
+            "Client <{label}> connected to [{}] (read-only)",
+            consoles[0].name()
+        ),
+        SessionKind::ReadWrite => {
+            tracing::info!("Client <{label}> connected to [{}]", consoles[0].name())
+        }
         SessionKind::Broadcast => {
-            tracing::info!("Client <{label}> connected to {} consoles (broadcast)", consoles.len())
+            tracing::info!(
+                "Client <{label}> connected to {} consoles (broadcast)",
+                consoles.len()
+            )
         }
     }
     let mode = match kind {
@@ -103,14 +112,22 @@ where
     let greeting = match Greeting::parse(&line) {
         Ok(g) => g,
         Err(e) => {
-            tracing::info!("Client <unknown@{host}:{}> request failed: {e}", peer.port());
+            tracing::info!(
+                "Client <unknown@{host}:{}> request failed: {e}",
+                peer.port()
+            );
             send(stream, &e.to_response()).await?;
             return Ok(None);
         }
     };
     let user = greeting.user.unwrap_or_default();
     send(stream, &Response::ok()).await?;
-    let client = Arc::new(ClientInfo::new(next_client_id(), user, host.to_string(), greeting.tty));
+    let client = Arc::new(ClientInfo::new(
+        next_client_id(),
+        user,
+        host.to_string(),
+        greeting.tty,
+    ));
     let line = read_line(stream, buf).await?;
     let label = format!("{}@{}:{}", client.user, client.host, peer.port());
     let req = match Request::parse(&line) {
@@ -126,7 +143,14 @@ where
         match shared.select(&snapshot, &req) {
             Ok(list) => {
                 let names = list.iter().map(|c| c.name().to_string()).collect();
-                send(stream, &Response::Ok { reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed), consoles: names }).await?;
+                send(
+                    stream,
+                    &Response::Ok {
+                        reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed),
+                        consoles: names,
+                    },
+                )
+                .await?;
                 stream.shutdown().await.ok();
                 return Ok(Some((client, req)));
             }
@@ -214,7 +238,16 @@ where
         }
     }
     let names = list.iter().map(|c| c.name().to_string()).collect();
-    if send(stream, &Response::Ok { reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed), consoles: names }).await.is_err() {
+    if send(
+        stream,
+        &Response::Ok {
+            reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed),
+            consoles: names,
+        },
+    )
+    .await
+    .is_err()
+    {
         return None;
     }
     let _ = client;

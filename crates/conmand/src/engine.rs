@@ -36,7 +36,11 @@ pub struct EngineOpts {
 
 impl Default for EngineOpts {
     fn default() -> Self {
-        EngineOpts { zero_logs: false, log_threads: 2, child_env: clean_env() }
+        EngineOpts {
+            zero_logs: false,
+            log_threads: 2,
+            child_env: clean_env(),
+        }
     }
 }
 
@@ -66,7 +70,11 @@ impl Engine {
             logs,
             log_path: Arc::new(log_path_fn),
             reset_cmd: Some(Arc::new(move |def: &ConsoleDef| {
-                let t = rt.read().ok().and_then(|g| g.clone()).ok_or("no resetcmd")?;
+                let t = rt
+                    .read()
+                    .ok()
+                    .and_then(|g| g.clone())
+                    .ok_or("no resetcmd")?;
                 expand(&t, def).map_err(|e| e.to_string())
             })),
             child_env: child_env.clone(),
@@ -79,7 +87,10 @@ impl Engine {
             reset: reset.clone(),
             keepalive: config.server.keepalive,
         });
-        let backend_ctx = BackendCtx { child_env, keepalive: config.server.keepalive };
+        let backend_ctx = BackendCtx {
+            child_env,
+            keepalive: config.server.keepalive,
+        };
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
         let mut handles = Vec::new();
@@ -133,8 +144,12 @@ impl Engine {
         let mut cur = self.config.lock().await;
         let old_by_name: HashMap<&str, &ConsoleDef> =
             cur.consoles.iter().map(|c| (c.name.as_str(), c)).collect();
-        let running: HashMap<String, ConsoleHandle> =
-            self.registry.snapshot().iter().map(|h| (h.name().to_string(), h.clone())).collect();
+        let running: HashMap<String, ConsoleHandle> = self
+            .registry
+            .snapshot()
+            .iter()
+            .map(|h| (h.name().to_string(), h.clone()))
+            .collect();
         let mut summary = Vec::new();
         let mut next = Vec::new();
         for def in &new.consoles {
@@ -146,11 +161,23 @@ impl Engine {
                     })
                     .await;
                     summary.push(format!("changed {}", def.name));
-                    next.push(spawn_console(def, &self.ctx, &self.backend_ctx, &self.tracker, &self.cancel));
+                    next.push(spawn_console(
+                        def,
+                        &self.ctx,
+                        &self.backend_ctx,
+                        &self.tracker,
+                        &self.cancel,
+                    ));
                 }
                 _ => {
                     summary.push(format!("added {}", def.name));
-                    next.push(spawn_console(def, &self.ctx, &self.backend_ctx, &self.tracker, &self.cancel));
+                    next.push(spawn_console(
+                        def,
+                        &self.ctx,
+                        &self.backend_ctx,
+                        &self.tracker,
+                        &self.cancel,
+                    ));
                 }
             }
         }
@@ -164,11 +191,13 @@ impl Engine {
             }
         }
         self.registry.replace(next);
-        self.reset.store(new.server.resetcmd.is_some(), Ordering::Relaxed);
+        self.reset
+            .store(new.server.resetcmd.is_some(), Ordering::Relaxed);
         if let Ok(mut t) = self.reset_tmpl.write() {
             *t = new.server.resetcmd.clone();
         }
-        self.timestamp_minutes.store(new.server.timestamp_minutes, Ordering::Relaxed);
+        self.timestamp_minutes
+            .store(new.server.timestamp_minutes, Ordering::Relaxed);
         *cur = new;
         summary
     }
@@ -187,7 +216,11 @@ impl Engine {
         self.tracker.spawn(async move {
             loop {
                 let n = minutes.load(Ordering::Relaxed);
-                let wait = if n == 0 { Duration::from_secs(60) } else { until_next_mark(n) };
+                let wait = if n == 0 {
+                    Duration::from_secs(60)
+                } else {
+                    until_next_mark(n)
+                };
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}
@@ -205,7 +238,11 @@ impl Engine {
 
 /// Whether a reload leaves a console untouched.
 fn same_console(a: &ConsoleDef, b: &ConsoleDef) -> bool {
-    a.name == b.name && a.dev == b.dev && a.spec == b.spec && a.log == b.log && a.logopts == b.logopts
+    a.name == b.name
+        && a.dev == b.dev
+        && a.spec == b.spec
+        && a.log == b.log
+        && a.logopts == b.logopts
 }
 
 fn spawn_console(
@@ -216,7 +253,13 @@ fn spawn_console(
     cancel: &CancellationToken,
 ) -> ConsoleHandle {
     let backend = backend::for_console(def, bctx);
-    console::spawn(Arc::new(def.clone()), backend, ctx.clone(), tracker, cancel.child_token())
+    console::spawn(
+        Arc::new(def.clone()),
+        backend,
+        ctx.clone(),
+        tracker,
+        cancel.child_token(),
+    )
 }
 
 /// Time until the next `server timestamp=` mark: the next multiple of `n` minutes
@@ -235,7 +278,9 @@ fn until_next_mark(n: u32) -> Duration {
 fn log_path_fn(def: &ConsoleDef) -> Option<PathFn> {
     let tmpl = def.log.clone()?;
     let def = def.clone();
-    Some(Box::new(move || expand(&tmpl, &def).map(std::path::PathBuf::from)))
+    Some(Box::new(move || {
+        expand(&tmpl, &def).map(std::path::PathBuf::from)
+    }))
 }
 
 /// Expand `%` conversion specifiers for a console (reference §1.8).
@@ -258,14 +303,25 @@ fn expand(tmpl: &str, def: &ConsoleDef) -> Result<String, String> {
 }
 
 fn sanitize_name(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_graphic() && c != '/' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '/' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// ConMan's cleaned environment for children (reference §2.5).
 pub fn clean_env() -> Vec<(OsString, OsString)> {
     let mut env = vec![
         (OsString::from("IFS"), OsString::from(" \t\n")),
-        (OsString::from("PATH"), OsString::from("/usr/bin:/bin:/usr/sbin:/sbin")),
+        (
+            OsString::from("PATH"),
+            OsString::from("/usr/bin:/bin:/usr/sbin:/sbin"),
+        ),
         (OsString::from("TERM"), OsString::from("dumb")),
     ];
     for k in ["DEBUG", "TZ"] {

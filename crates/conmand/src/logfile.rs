@@ -42,13 +42,33 @@ pub const REPLAY_LEN: u64 = 4096;
 pub type PathFn = Box<dyn Fn() -> Result<PathBuf, String> + Send>;
 
 enum LogMsg {
-    Open { id: u64, console: Arc<str>, path: PathFn, opts: LogOpts },
-    Data { id: u64, bytes: Bytes },
-    Notice { id: u64, bytes: Bytes },
-    Reopen { id: u64 },
-    Mark { id: u64 },
-    Tail { id: u64, reply: oneshot::Sender<Option<Bytes>> },
-    Close { id: u64 },
+    Open {
+        id: u64,
+        console: Arc<str>,
+        path: PathFn,
+        opts: LogOpts,
+    },
+    Data {
+        id: u64,
+        bytes: Bytes,
+    },
+    Notice {
+        id: u64,
+        bytes: Bytes,
+    },
+    Reopen {
+        id: u64,
+    },
+    Mark {
+        id: u64,
+    },
+    Tail {
+        id: u64,
+        reply: oneshot::Sender<Option<Bytes>>,
+    },
+    Close {
+        id: u64,
+    },
 }
 
 /// The pool of log writer threads.
@@ -67,10 +87,19 @@ impl LogService {
             let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
             std::thread::Builder::new()
                 .name(format!("conmand-log-{i}"))
-                .spawn(move || Worker { files: HashMap::new(), zero }.run(rx))?;
+                .spawn(move || {
+                    Worker {
+                        files: HashMap::new(),
+                        zero,
+                    }
+                    .run(rx)
+                })?;
             workers.push(tx);
         }
-        Ok(LogService { workers: Arc::new(workers), next_id: Arc::new(AtomicU64::new(1)) })
+        Ok(LogService {
+            workers: Arc::new(workers),
+            next_id: Arc::new(AtomicU64::new(1)),
+        })
     }
 
     /// Open a log for `console`. The file is opened by the writer thread; failures are
@@ -79,7 +108,14 @@ impl LogService {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let tx = self.workers[(id as usize) % self.workers.len()].clone();
         let handle = LogHandle { id, tx };
-        handle.send(LogMsg::Open { id, console, path, opts }).await;
+        handle
+            .send(LogMsg::Open {
+                id,
+                console,
+                path,
+                opts,
+            })
+            .await;
         handle
     }
 }
@@ -173,7 +209,12 @@ impl Worker {
 
     fn handle(&mut self, msg: LogMsg, stamp: &[u8; 20], dirty: &mut Vec<u64>) {
         match msg {
-            LogMsg::Open { id, console, path, opts } => {
+            LogMsg::Open {
+                id,
+                console,
+                path,
+                opts,
+            } => {
                 let mut f = LogFile {
                     console,
                     path_fn: path,

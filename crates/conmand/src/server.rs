@@ -94,9 +94,15 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 pub fn bind(port: u16, loopback: bool) -> std::io::Result<Vec<TcpListener>> {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     let (v4, v6) = if loopback {
-        (IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST))
+        (
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        )
     } else {
-        (IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+        (
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        )
     };
     let first = listen(SocketAddr::new(v4, port))?;
     let port = first.local_addr()?.port();

@@ -57,7 +57,13 @@ impl Session {
         kind: SessionKind,
         quiet: bool,
     ) -> Self {
-        Session { client, consoles, kind, quiet, suspended: false }
+        Session {
+            client,
+            consoles,
+            kind,
+            quiet,
+            suspended: false,
+        }
     }
 
     /// Attach, run until either side closes or the client is removed, then detach.
@@ -70,7 +76,12 @@ impl Session {
         let missed = Arc::new(AtomicU64::new(0));
         let sink = ClientSink::new(tx, missed.clone());
         for c in &self.consoles {
-            c.send(Command::Attach { client: self.client.clone(), sink: sink.clone(), mode }).await;
+            c.send(Command::Attach {
+                client: self.client.clone(),
+                sink: sink.clone(),
+                mode,
+            })
+            .await;
         }
         drop(sink);
         let (mut rd, mut wr) = tokio::io::split(stream);
@@ -148,11 +159,7 @@ impl Session {
     }
 
     /// Decode client bytes and act on them; returns replies for the client itself.
-    async fn on_input(
-        &mut self,
-        decoder: &mut EscapeDecoder,
-        data: &[u8],
-    ) -> Option<BytesMut> {
+    async fn on_input(&mut self, decoder: &mut EscapeDecoder, data: &[u8]) -> Option<BytesMut> {
         let mut actions = Vec::new();
         decoder.feed(data, &mut |ev| match ev {
             Event::Data(d) => actions.push(Action::Data(Bytes::copy_from_slice(d))),
@@ -163,11 +170,17 @@ impl Session {
         for a in actions {
             match a {
                 Action::Data(d) => {
-                    self.to_written(|id| Command::Input { client_id: id, data: d.clone() }).await;
+                    self.to_written(|id| Command::Input {
+                        client_id: id,
+                        data: d.clone(),
+                    })
+                    .await;
                 }
                 Action::Escape(c) => {
                     if let Some(r) = self.on_escape(c).await {
-                        replies.get_or_insert_with(BytesMut::new).extend_from_slice(&r);
+                        replies
+                            .get_or_insert_with(BytesMut::new)
+                            .extend_from_slice(&r);
                     }
                 }
                 Action::Invalid(c) => tracing::warn!(
@@ -187,15 +200,22 @@ impl Session {
         match c {
             EscapeCommand::Break => self.to_written(|id| Command::Break { client_id: id }).await,
             EscapeCommand::Del => {
-                self.to_written(|id| Command::Input { client_id: id, data: Bytes::from_static(b"\x7f") })
-                    .await
+                self.to_written(|id| Command::Input {
+                    client_id: id,
+                    data: Bytes::from_static(b"\x7f"),
+                })
+                .await
             }
             EscapeCommand::Force | EscapeCommand::Join | EscapeCommand::Monitor => {
                 // ConMan toggles R/O <-> R/W for all three; the actor applies it (and
                 // ignores input from a client that is not a writer).
                 if self.kind != SessionKind::Broadcast {
                     for con in &self.consoles {
-                        con.send(Command::Toggle { client_id: id, force: c == EscapeCommand::Force }).await;
+                        con.send(Command::Toggle {
+                            client_id: id,
+                            force: c == EscapeCommand::Force,
+                        })
+                        .await;
                     }
                 }
             }
@@ -238,7 +258,10 @@ impl Session {
 
     async fn detach_all(&mut self) {
         for con in self.consoles.drain(..) {
-            con.send(Command::Detach { client_id: self.client.id }).await;
+            con.send(Command::Detach {
+                client_id: self.client.id,
+            })
+            .await;
         }
     }
 }

@@ -15,15 +15,29 @@ fn cat(name: &str) -> conmand_core::config::ConsoleDef {
 #[tokio::test]
 async fn query_is_sorted_naturally_and_filtered() {
     let srv = TestServer::start(
-        vec![test_console("node10"), test_console("node2"), test_console("date"), test_console("node1")],
+        vec![
+            test_console("node10"),
+            test_console("node2"),
+            test_console("date"),
+            test_console("node1"),
+        ],
         ServerOpts::default(),
     )
     .await;
     let (_r, rsp) = Raw::open(srv.addr, "alice", None, "QUERY").await;
-    assert_eq!(rsp, "OK CONSOLE='date' CONSOLE='node1' CONSOLE='node2' CONSOLE='node10'");
+    assert_eq!(
+        rsp,
+        "OK CONSOLE='date' CONSOLE='node1' CONSOLE='node2' CONSOLE='node10'"
+    );
     let (_r, rsp) = Raw::open(srv.addr, "alice", None, "QUERY CONSOLE='node?'").await;
     assert_eq!(rsp, "OK CONSOLE='node1' CONSOLE='node2'");
-    let (_r, rsp) = Raw::open(srv.addr, "alice", None, "QUERY OPTION=REGEX CONSOLE='NODE[0-9]+'").await;
+    let (_r, rsp) = Raw::open(
+        srv.addr,
+        "alice",
+        None,
+        "QUERY OPTION=REGEX CONSOLE='NODE[0-9]+'",
+    )
+    .await;
     assert_eq!(rsp, "OK CONSOLE='node1' CONSOLE='node2' CONSOLE='node10'");
     let (_r, rsp) = Raw::open(srv.addr, "alice", None, "QUERY CONSOLE='zz*'").await;
     assert_eq!(rsp, "ERROR CODE=5 MESSAGE='Found no matching consoles'");
@@ -35,14 +49,21 @@ async fn greeting_without_user_is_error_2() {
     let srv = TestServer::start(vec![test_console("a")], ServerOpts::default()).await;
     let mut r = Raw::connect(srv.addr).await;
     r.send(b"HELLO TTY='pts/1'\n").await;
-    assert_eq!(r.line().await, "ERROR CODE=2 MESSAGE='Invalid greeting: no user specified'");
+    assert_eq!(
+        r.line().await,
+        "ERROR CODE=2 MESSAGE='Invalid greeting: no user specified'"
+    );
     assert!(r.until_eof().await.is_empty());
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn monitor_of_several_is_error_6_with_names() {
-    let srv = TestServer::start(vec![test_console("n2"), test_console("n1")], ServerOpts::default()).await;
+    let srv = TestServer::start(
+        vec![test_console("n2"), test_console("n1")],
+        ServerOpts::default(),
+    )
+    .await;
     let (mut r, rsp) = Raw::open(srv.addr, "bob", None, "MONITOR CONSOLE='n*'").await;
     assert_eq!(rsp, "ERROR CODE=6 MESSAGE='Found 2 matching consoles'");
     assert_eq!(r.until_eof().await, b"n1\nn2\n");
@@ -52,9 +73,9 @@ async fn monitor_of_several_is_error_6_with_names() {
 #[tokio::test]
 async fn connect_echo_busy_join_force() {
     let srv = TestServer::start(vec![cat("echo1")], ServerOpts::default()).await;
+    srv.wait_up(&["echo1"]).await;
     let (mut a, rsp) = Raw::open(srv.addr, "alice", Some("pts/1"), "CONNECT CONSOLE='echo1'").await;
     assert_eq!(rsp, "OK CONSOLE='echo1'");
-    a.expect(b"connected to \"cat\"").await;
     a.send(b"hello\r").await;
     a.expect(b"hello\r").await;
 
@@ -69,21 +90,42 @@ async fn connect_echo_busy_join_force() {
     assert!(trailer.ends_with("s).\n"), "{trailer}");
 
     // Join: the joiner is told who is there; the others are told who joined.
-    let (mut b, rsp) = Raw::open(srv.addr, "bob", Some("pts/2"), "CONNECT OPTION=JOIN CONSOLE='echo1'").await;
+    let (mut b, rsp) = Raw::open(
+        srv.addr,
+        "bob",
+        Some("pts/2"),
+        "CONNECT OPTION=JOIN CONSOLE='echo1'",
+    )
+    .await;
     assert_eq!(rsp, "OK CONSOLE='echo1'");
-    b.expect(b"\r\n<ConMan> Console [echo1] joined with <alice@localhost> on pts/1 at ").await;
-    a.expect(b"\r\n<ConMan> Console [echo1] joined by <bob@localhost> on pts/2 at ").await;
+    b.expect(b"\r\n<ConMan> Console [echo1] joined with <alice@localhost> on pts/1 at ")
+        .await;
+    a.expect(b"\r\n<ConMan> Console [echo1] joined by <bob@localhost> on pts/2 at ")
+        .await;
     b.send(b"from-b\r").await;
     a.expect(b"from-b\r").await;
     b.expect(b"from-b\r").await;
 
     // Force: both writers are stolen from and disconnected.
-    let (mut c, rsp) = Raw::open(srv.addr, "carol", Some("pts/3"), "CONNECT OPTION=FORCE CONSOLE='echo1'").await;
+    let (mut c, rsp) = Raw::open(
+        srv.addr,
+        "carol",
+        Some("pts/3"),
+        "CONNECT OPTION=FORCE CONSOLE='echo1'",
+    )
+    .await;
     assert_eq!(rsp, "OK CONSOLE='echo1'");
-    c.expect(b"stolen from <alice@localhost> on pts/1 at ").await;
+    c.expect(b"stolen from <alice@localhost> on pts/1 at ")
+        .await;
     c.expect(b"stolen from <bob@localhost> on pts/2 at ").await;
     let rest_a = a.until_eof().await;
-    assert!(find(&rest_a, b"Console [echo1] stolen by <carol@localhost> on pts/3 at ").is_some());
+    assert!(
+        find(
+            &rest_a,
+            b"Console [echo1] stolen by <carol@localhost> on pts/3 at "
+        )
+        .is_some()
+    );
     let rest_b = b.until_eof().await;
     assert!(find(&rest_b, b"stolen by <carol@localhost>").is_some());
     assert!(find(&rest_b, b"departed by <alice@localhost> on pts/1").is_some());
@@ -95,6 +137,7 @@ async fn connect_echo_busy_join_force() {
 #[tokio::test]
 async fn monitor_reads_but_cannot_write_and_escapes_toggle() {
     let srv = TestServer::start(vec![cat("e")], ServerOpts::default()).await;
+    srv.wait_up(&["e"]).await;
     let (mut m, rsp) = Raw::open(srv.addr, "mon", None, "MONITOR CONSOLE='e'").await;
     assert_eq!(rsp, "OK CONSOLE='e'");
     let (mut w, _) = Raw::open(srv.addr, "wr", None, "CONNECT OPTION=JOIN CONSOLE='e'").await;
@@ -118,8 +161,8 @@ async fn monitor_reads_but_cannot_write_and_escapes_toggle() {
 #[tokio::test]
 async fn break_on_process_console_sends_amp_b_and_ff_is_unstuffed() {
     let srv = TestServer::start(vec![cat("p")], ServerOpts::default()).await;
+    srv.wait_up(&["p"]).await;
     let (mut a, _) = Raw::open(srv.addr, "alice", None, "CONNECT CONSOLE='p'").await;
-    a.expect(b"connected to").await;
     a.send(b"x\xffBy\xff\xffz\r").await;
     a.expect(b"x&By\xffz\r").await;
     srv.stop().await;
@@ -128,12 +171,21 @@ async fn break_on_process_console_sends_amp_b_and_ff_is_unstuffed() {
 #[tokio::test]
 async fn broadcast_writes_to_every_console() {
     let srv = TestServer::start(vec![cat("b1"), cat("b2")], ServerOpts::default()).await;
+    srv.wait_up(&["b1", "b2"]).await;
     let (mut m1, _) = Raw::open(srv.addr, "m", None, "MONITOR CONSOLE='b1'").await;
     let (mut m2, _) = Raw::open(srv.addr, "m", None, "MONITOR CONSOLE='b2'").await;
-    let (mut bc, rsp) = Raw::open(srv.addr, "dave", Some("pts/4"), "CONNECT OPTION=BROADCAST CONSOLE='b*'").await;
+    let (mut bc, rsp) = Raw::open(
+        srv.addr,
+        "dave",
+        Some("pts/4"),
+        "CONNECT OPTION=BROADCAST CONSOLE='b*'",
+    )
+    .await;
     assert_eq!(rsp, "OK CONSOLE='b1' CONSOLE='b2'");
-    m1.expect(b"Console [b1] joined for B/C by <dave@localhost> on pts/4 at ").await;
-    m2.expect(b"Console [b2] joined for B/C by <dave@localhost> on pts/4 at ").await;
+    m1.expect(b"Console [b1] joined for B/C by <dave@localhost> on pts/4 at ")
+        .await;
+    m2.expect(b"Console [b2] joined for B/C by <dave@localhost> on pts/4 at ")
+        .await;
     bc.send(b"all\r").await;
     m1.expect(b"all\r").await;
     m2.expect(b"all\r").await;
@@ -141,7 +193,13 @@ async fn broadcast_writes_to_every_console() {
     let (mut e, rsp) = Raw::open(srv.addr, "erin", None, "CONNECT CONSOLE='b2'").await;
     assert_eq!(rsp, "ERROR CODE=7 MESSAGE='Found console already in use'");
     let t = e.until_eof().await;
-    assert!(find(&t, b"Console [b2] open B/C by <dave@localhost> on pts/4 (idle ").is_some());
+    assert!(
+        find(
+            &t,
+            b"Console [b2] open B/C by <dave@localhost> on pts/4 (idle "
+        )
+        .is_some()
+    );
     drop(bc);
     srv.stop().await;
 }
@@ -150,32 +208,51 @@ async fn broadcast_writes_to_every_console() {
 async fn log_file_gets_header_notices_and_timestamps_and_replay_works() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("sub/dir/e.log");
-    let opts = LogOpts { lock: true, sanitize: true, timestamp: true };
+    let opts = LogOpts {
+        lock: true,
+        sanitize: true,
+        timestamp: true,
+    };
     let srv = TestServer::start_in(
         dir,
         vec![process_console("e", &["/bin/cat"], Some(log.clone()), opts)],
         ServerOpts::default(),
     )
     .await;
+    srv.wait_up(&["e"]).await;
     let (mut a, _) = Raw::open(srv.addr, "alice", None, "CONNECT CONSOLE='e'").await;
-    a.expect(b"connected to").await;
     a.send(b"one\ttab\r").await;
     a.expect(b"one\ttab\r").await;
     // Replay goes through the log writer, so it also proves the log has the line.
     a.send(b"\xffL").await;
-    a.expect(b"\r\n<ConMan> Begin log replay of console [e].\r\n").await;
-    let replay = a.expect(b"\r\n<ConMan> End log replay of console [e].\r\n").await;
-    assert!(find(&replay, b"one^Itab").is_some(), "{}", String::from_utf8_lossy(&replay));
+    a.expect(b"\r\n<ConMan> Begin log replay of console [e].\r\n")
+        .await;
+    let replay = a
+        .expect(b"\r\n<ConMan> End log replay of console [e].\r\n")
+        .await;
+    assert!(
+        find(&replay, b"one^Itab").is_some(),
+        "{}",
+        String::from_utf8_lossy(&replay)
+    );
     let text = std::fs::read(&log).unwrap();
     assert!(text.starts_with(b"\r\n<ConMan> Console [e] log opened at "));
     assert!(find(&text, b"<ConMan> Console [e] connected to \"cat\" (pid ").is_some());
     assert!(find(&text, b"joined by <alice@localhost> at ").is_some());
-    let line = text.split(|&b| b == b'\n').find(|l| find(l, b"one^Itab").is_some()).unwrap();
-    // `YYYY-MM-DD HH:MM:SS one^Itab\r`
+    let line = text
+        .split(|&b| b == b'\n')
+        .find(|l| find(l, b"one^Itab").is_some())
+        .unwrap();
+    // `YYYY-MM-DD HH:MM:SS one^Itab` (the CR is held until the next byte decides
+    // whether it ends the line, as in ConMan).
     assert_eq!(line[4], b'-');
-    assert_eq!(&line[19..], b" one^Itab\r");
+    assert_eq!(line[13], b':');
+    assert_eq!(&line[19..], b" one^Itab");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     srv.stop().await;
 }
 
@@ -184,7 +261,8 @@ async fn replay_without_log_says_not_logged() {
     let srv = TestServer::start(vec![cat("n")], ServerOpts::default()).await;
     let (mut a, _) = Raw::open(srv.addr, "alice", None, "CONNECT CONSOLE='n'").await;
     a.send(b"\xffL").await;
-    a.expect(b"\r\n<ConMan> Console [n] is not being logged -- cannot replay.\r\n").await;
+    a.expect(b"\r\n<ConMan> Console [n] is not being logged -- cannot replay.\r\n")
+        .await;
     srv.stop().await;
 }
 
@@ -199,7 +277,8 @@ async fn garbage_and_half_handshakes_do_not_hurt_anyone() {
     g.send(&[0u8, 0xff, 0xfe, b'\n', 0x80, b'x', b'\n']).await;
     assert!(g.line().await.starts_with("ERROR CODE=2"));
     let mut g2 = Raw::connect(srv.addr).await;
-    g2.send(b"HELLO USER='x'\nCONNECT CONSOLE='t' OPTION=\x01\x02 '''\n").await;
+    g2.send(b"HELLO USER='x'\nCONNECT CONSOLE='t' OPTION=\x01\x02 '''\n")
+        .await;
     assert_eq!(g2.line().await, "OK");
     assert_eq!(g2.line().await, "OK CONSOLE='t'");
     let (_q, rsp) = Raw::open(srv.addr, "alice", None, "QUERY").await;
@@ -210,7 +289,11 @@ async fn garbage_and_half_handshakes_do_not_hurt_anyone() {
 
 #[tokio::test]
 async fn thousand_concurrent_clients() {
-    let srv = TestServer::start(vec![test_console("t1"), test_console("t2")], ServerOpts::default()).await;
+    let srv = TestServer::start(
+        vec![test_console("t1"), test_console("t2")],
+        ServerOpts::default(),
+    )
+    .await;
     let addr = srv.addr;
     let mut tasks = Vec::new();
     for i in 0..1000 {
@@ -238,9 +321,18 @@ async fn thousand_concurrent_clients() {
 #[tokio::test]
 async fn stalled_client_does_not_slow_others() {
     // A fast test console; one client never reads, another must keep getting data.
-    let opts = conmand_core::config::TestOpts { burst_bytes: 60_000, max_ms: 1, min_ms: -1, probability: 100 };
+    let opts = conmand_core::config::TestOpts {
+        burst_bytes: 60_000,
+        max_ms: 1,
+        min_ms: -1,
+        probability: 100,
+    };
     let spec = conmand_core::config::ConsoleSpec::Test(opts);
-    let srv = TestServer::start(vec![def("flood", spec, None, LogOpts::default())], ServerOpts::default()).await;
+    let srv = TestServer::start(
+        vec![def("flood", spec, None, LogOpts::default())],
+        ServerOpts::default(),
+    )
+    .await;
     let (_stalled, _) = Raw::open(srv.addr, "slow", None, "MONITOR CONSOLE='flood'").await;
     let (mut live, _) = Raw::open(srv.addr, "fast", None, "MONITOR CONSOLE='flood'").await;
     let mut total = 0usize;
@@ -257,11 +349,21 @@ async fn unix_console_connects_when_socket_appears() {
     let sock = dir.path().join("c.sock");
     let srv = TestServer::start(vec![unix_console("u", &sock)], ServerOpts::default()).await;
     let (mut a, _) = Raw::open(srv.addr, "alice", None, "CONNECT CONSOLE='u'").await;
-    a.expect(format!("Console [u] is currently disconnected from \"{}\"", sock.display()).as_bytes())
-        .await;
+    a.expect(
+        format!(
+            "Console [u] is currently disconnected from \"{}\"",
+            sock.display()
+        )
+        .as_bytes(),
+    )
+    .await;
     let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-    let (mut dev, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept()).await.unwrap().unwrap();
-    a.expect(format!("Console [u] connected to \"{}\"", sock.display()).as_bytes()).await;
+    let (mut dev, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    a.expect(format!("Console [u] connected to \"{}\"", sock.display()).as_bytes())
+        .await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     dev.write_all(b"from-device").await.unwrap();
     a.expect(b"from-device").await;
@@ -270,6 +372,7 @@ async fn unix_console_connects_when_socket_appears() {
     dev.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"to-device");
     drop(dev);
-    a.expect(format!("Console [u] disconnected from \"{}\"", sock.display()).as_bytes()).await;
+    a.expect(format!("Console [u] disconnected from \"{}\"", sock.display()).as_bytes())
+        .await;
     srv.stop().await;
 }

@@ -26,7 +26,13 @@ pub struct ClientInfo {
 impl ClientInfo {
     /// A new client record, active now.
     pub fn new(id: u64, user: String, host: String, tty: Option<String>) -> Self {
-        ClientInfo { id, user, host, tty, last_activity_ms: AtomicU64::new(now_ms()) }
+        ClientInfo {
+            id,
+            user,
+            host,
+            tty,
+            last_activity_ms: AtomicU64::new(now_ms()),
+        }
     }
 
     /// `<user@host>[ on tty]`, as ConMan's messages show a client.
@@ -54,7 +60,10 @@ impl ClientInfo {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// What a console sends a client.
@@ -77,7 +86,10 @@ pub enum Output {
 impl Output {
     /// A framed notice.
     pub fn notice(text: &str, info: bool) -> Output {
-        Output::Notice { text: super::frame(text), info }
+        Output::Notice {
+            text: super::frame(text),
+            info,
+        }
     }
 
     fn len(&self) -> u64 {

@@ -29,15 +29,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use conmand_core::config::ConsoleDef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::logfile::{LogHandle, LogService};
 use backend::{Backend, BoxFuture, Connection, OpenError};
-pub use member::{ClientInfo, ClientSink, Output, WriterInfo};
 use member::Member;
+pub use member::{ClientInfo, ClientSink, Output, WriterInfo};
 
 /// Most client input bytes queued for a device that is not accepting them.
 pub const MAX_PENDING_INPUT: usize = 64 * 1024;
@@ -148,6 +148,7 @@ pub struct ConsoleHandle {
     /// The console's configuration.
     pub def: Arc<ConsoleDef>,
     tx: mpsc::Sender<Command>,
+    up: watch::Receiver<bool>,
 }
 
 impl ConsoleHandle {
@@ -174,6 +175,17 @@ impl ConsoleHandle {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// Whether the console is connected to its device right now.
+    pub fn is_up(&self) -> bool {
+        *self.up.borrow()
+    }
+
+    /// Wait until the console is connected (or the actor ends: false).
+    pub async fn wait_up(&self) -> bool {
+        let mut rx = self.up.clone();
+        rx.wait_for(|up| *up).await.is_ok()
+    }
 }
 
 /// Start a console actor on the tracker. It runs until `cancel` fires or it is sent
@@ -186,6 +198,7 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> ConsoleHandle {
     let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
+    let (up_tx, up) = watch::channel(false);
     let backend: Arc<dyn Backend> = Arc::from(backend);
     let actor = Actor {
         delay: backend.backoff().min,
@@ -203,11 +216,12 @@ pub fn spawn(
         reset_pid: None,
         rx,
         self_tx: tx.downgrade(),
+        up: up_tx,
         ctx,
         cancel,
     };
     tracker.spawn(actor.run());
-    ConsoleHandle { def, tx }
+    ConsoleHandle { def, tx, up }
 }
 
 struct Live {
@@ -236,6 +250,8 @@ struct Actor {
     reset_pid: Option<u32>,
     rx: mpsc::Receiver<Command>,
     self_tx: mpsc::WeakSender<Command>,
+    /// Published connection state (for status queries and tests).
+    up: watch::Sender<bool>,
     ctx: Arc<ConsoleCtx>,
     cancel: CancellationToken,
 }
@@ -252,7 +268,11 @@ enum Event {
 impl Actor {
     async fn run(mut self) {
         if let Some(path) = (self.ctx.log_path)(&self.def) {
-            let log = self.ctx.logs.open(self.name.clone(), path, self.def.logopts).await;
+            let log = self
+                .ctx
+                .logs
+                .open(self.name.clone(), path, self.def.logopts)
+                .await;
             self.log = Some(log);
         }
         self.start_open();
@@ -284,7 +304,16 @@ impl Actor {
     }
 
     async fn next_event(&mut self) -> Event {
-        let Actor { rx, opening, retry, retry_armed, live, pending, cancel, .. } = self;
+        let Actor {
+            rx,
+            opening,
+            retry,
+            retry_armed,
+            live,
+            pending,
+            cancel,
+            ..
+        } = self;
         let (reader, writer) = match live {
             Some(l) => (Some(&mut l.reader), Some(&mut l.writer)),
             None => (None, None),
@@ -321,7 +350,9 @@ impl Actor {
     }
 
     fn schedule_retry(&mut self, after: Duration) {
-        self.retry.as_mut().reset(tokio::time::Instant::now() + after);
+        self.retry
+            .as_mut()
+            .reset(tokio::time::Instant::now() + after);
         self.retry_armed = true;
     }
 
@@ -346,13 +377,13 @@ impl Actor {
                     up_since: Instant::now(),
                     _guard: conn.guard,
                 };
-                if let Some(t) = &live.target {
+                let target = live.target.clone();
+                self.live = Some(live);
+                self.up.send_replace(true);
+                if let Some(t) = target {
                     let text = format!("Console [{}] connected to {t}", self.name);
                     tracing::info!("{text}");
-                    self.live = Some(live);
                     self.notify_all(&text, true).await;
-                } else {
-                    self.live = Some(live);
                 }
             }
             Err(OpenError::Retry(msg)) => {
@@ -374,8 +405,13 @@ impl Actor {
 
     async fn on_down(&mut self, err: Option<io::Error>) {
         let Some(live) = self.live.take() else { return };
+        self.up.send_replace(false);
         if let Some(e) = err {
-            tracing::info!("Unable to read from [{}]: {}", self.name, backend::unixsock::errstr(&e));
+            tracing::info!(
+                "Unable to read from [{}]: {}",
+                self.name,
+                backend::unixsock::errstr(&e)
+            );
         }
         let uptime = live.up_since.elapsed();
         if let Some(t) = &live.target {
@@ -413,7 +449,9 @@ impl Actor {
 
     fn consume_pending(&mut self, mut n: usize) {
         while n > 0 {
-            let Some(front) = self.pending.front_mut() else { break };
+            let Some(front) = self.pending.front_mut() else {
+                break;
+            };
             if n >= front.len() {
                 n -= front.len();
                 self.pending_len -= front.len();
@@ -429,7 +467,9 @@ impl Actor {
     /// Write all queued input before a break, so `&B` then `c` keeps its order.
     async fn flush_pending(&mut self) -> io::Result<()> {
         use tokio::io::AsyncWriteExt;
-        let Some(live) = self.live.as_mut() else { return Ok(()) };
+        let Some(live) = self.live.as_mut() else {
+            return Ok(());
+        };
         while let Some(front) = self.pending.pop_front() {
             self.pending_len -= front.len();
             live.writer.write_all(&front).await?;
@@ -442,7 +482,9 @@ impl Actor {
             Command::Attach { client, sink, mode } => self.attach(client, sink, mode).await,
             Command::Detach { client_id } => self.detach(client_id).await,
             Command::Input { client_id, data } => {
-                let Some(m) = self.member(client_id) else { return };
+                let Some(m) = self.member(client_id) else {
+                    return;
+                };
                 if !m.writes || self.live.is_none() {
                     return;
                 }
@@ -479,7 +521,12 @@ impl Actor {
             Command::Replay { client_id } => self.replay(client_id),
             Command::Reset { client_id } => self.reset(client_id).await,
             Command::Writers { reply } => {
-                let list = self.members.iter().filter(|m| m.writes).map(Member::writer_info).collect();
+                let list = self
+                    .members
+                    .iter()
+                    .filter(|m| m.writes)
+                    .map(Member::writer_info)
+                    .collect();
                 let _ = reply.send(list);
             }
             Command::ReopenLog => {
@@ -575,7 +622,11 @@ impl Actor {
             }
         }
         member.writes = true;
-        match self.members.iter_mut().find(|m| m.client.id == member.client.id) {
+        match self
+            .members
+            .iter_mut()
+            .find(|m| m.client.id == member.client.id)
+        {
             Some(existing) => existing.writes = true,
             None => self.members.push(member),
         }
@@ -619,7 +670,9 @@ impl Actor {
     }
 
     fn replay(&mut self, client_id: u64) {
-        let Some(m) = self.member(client_id) else { return };
+        let Some(m) = self.member(client_id) else {
+            return;
+        };
         if m.broadcast {
             return;
         }
@@ -635,9 +688,15 @@ impl Actor {
         tokio::spawn(async move {
             match log.tail().await {
                 Some(tail) => {
-                    sink.deliver(Output::notice(&format!("Begin log replay of console [{name}]"), false));
+                    sink.deliver(Output::notice(
+                        &format!("Begin log replay of console [{name}]"),
+                        false,
+                    ));
                     sink.deliver(Output::Data(tail));
-                    sink.deliver(Output::notice(&format!("End log replay of console [{name}]"), false));
+                    sink.deliver(Output::notice(
+                        &format!("End log replay of console [{name}]"),
+                        false,
+                    ));
                 }
                 None => {
                     let text = format!("Console [{name}] is not being logged -- cannot replay");
@@ -648,15 +707,22 @@ impl Actor {
     }
 
     async fn reset(&mut self, client_id: u64) {
-        let Some(m) = self.member(client_id) else { return };
+        let Some(m) = self.member(client_id) else {
+            return;
+        };
         if !m.writes {
             return;
         }
-        let Some(expand) = self.ctx.reset_cmd.clone() else { return };
+        let Some(expand) = self.ctx.reset_cmd.clone() else {
+            return;
+        };
         let who = m.client.who_no_tty();
         let sink = m.sink.clone();
         if let Some(pid) = self.reset_pid {
-            let text = format!("Ignoring reset of console [{}]: pid {pid} still active", self.name);
+            let text = format!(
+                "Ignoring reset of console [{}]: pid {pid} still active",
+                self.name
+            );
             tracing::info!("{text}");
             sink.deliver(Output::notice(&text, true));
             return;
@@ -699,7 +765,10 @@ impl Actor {
         let framed = frame(text);
         let mut gone = false;
         for m in &self.members {
-            gone |= !m.sink.deliver(Output::Notice { text: framed.clone(), info });
+            gone |= !m.sink.deliver(Output::Notice {
+                text: framed.clone(),
+                info,
+            });
         }
         if let Some(log) = &self.log {
             log.notice(framed).await;
@@ -711,8 +780,9 @@ impl Actor {
 
     /// Remove members whose client has gone away without detaching.
     async fn prune_closed(&mut self) {
-        let (closed, open): (Vec<Member>, Vec<Member>) =
-            std::mem::take(&mut self.members).into_iter().partition(|m| m.sink.is_closed());
+        let (closed, open): (Vec<Member>, Vec<Member>) = std::mem::take(&mut self.members)
+            .into_iter()
+            .partition(|m| m.sink.is_closed());
         self.members = open;
         for m in closed.iter().filter(|m| m.writes) {
             Box::pin(self.departed(m)).await;

@@ -1,5 +1,5 @@
 //! Test harness: an in-process daemon on 127.0.0.1:0 plus raw protocol clients.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod pty;
 
@@ -36,12 +36,32 @@ impl TestServer {
         consoles: Vec<ConsoleDef>,
         server: ServerOpts,
     ) -> TestServer {
-        let config = Config { origin: "test.conf".into(), server, consoles };
+        let config = Config {
+            origin: "test.conf".into(),
+            server,
+            consoles,
+        };
         let daemon = Engine::start(config, EngineOpts::default()).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         daemon.serve(listener);
-        TestServer { addr, daemon: Some(daemon), dir }
+        TestServer {
+            addr,
+            daemon: Some(daemon),
+            dir,
+        }
+    }
+
+    /// Wait until every named console is connected to its device.
+    pub async fn wait_up(&self, names: &[&str]) {
+        let reg = self.daemon.as_ref().unwrap().registry().clone();
+        for n in names {
+            let h = reg.get(n).unwrap_or_else(|| panic!("no console {n}"));
+            let up = tokio::time::timeout(WAIT, h.wait_up())
+                .await
+                .expect("console never came up");
+            assert!(up, "console {n} stopped");
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -67,17 +87,36 @@ pub fn def(name: &str, spec: ConsoleSpec, log: Option<PathBuf>, logopts: LogOpts
 }
 
 pub fn test_console(name: &str) -> ConsoleDef {
-    let opts = TestOpts { burst_bytes: 10, max_ms: 50, min_ms: -1, probability: 100 };
+    let opts = TestOpts {
+        burst_bytes: 10,
+        max_ms: 50,
+        min_ms: -1,
+        probability: 100,
+    };
     def(name, ConsoleSpec::Test(opts), None, LogOpts::default())
 }
 
-pub fn process_console(name: &str, argv: &[&str], log: Option<PathBuf>, logopts: LogOpts) -> ConsoleDef {
-    let spec = ConsoleSpec::Process(ProcessSpec { argv: argv.iter().map(|s| s.to_string()).collect() });
+pub fn process_console(
+    name: &str,
+    argv: &[&str],
+    log: Option<PathBuf>,
+    logopts: LogOpts,
+) -> ConsoleDef {
+    let spec = ConsoleSpec::Process(ProcessSpec {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+    });
     def(name, spec, log, logopts)
 }
 
 pub fn unix_console(name: &str, path: &Path) -> ConsoleDef {
-    def(name, ConsoleSpec::Unix(UnixSpec { path: path.to_path_buf() }), None, LogOpts::default())
+    def(
+        name,
+        ConsoleSpec::Unix(UnixSpec {
+            path: path.to_path_buf(),
+        }),
+        None,
+        LogOpts::default(),
+    )
 }
 
 /// A raw protocol client.
@@ -88,11 +127,19 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(addr: SocketAddr) -> Raw {
-        Raw { stream: TcpStream::connect(addr).await.unwrap(), seen: Vec::new() }
+        Raw {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            seen: Vec::new(),
+        }
     }
 
     /// Greeting + request; returns the request's response line.
-    pub async fn open(addr: SocketAddr, user: &str, tty: Option<&str>, request: &str) -> (Raw, String) {
+    pub async fn open(
+        addr: SocketAddr,
+        user: &str,
+        tty: Option<&str>,
+        request: &str,
+    ) -> (Raw, String) {
         let mut r = Raw::connect(addr).await;
         let greet = match tty {
             Some(t) => format!("HELLO USER='{user}' TTY='{t}'\n"),
@@ -127,7 +174,11 @@ impl Raw {
                 let line: Vec<u8> = self.seen.drain(..=i).collect();
                 return String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
             }
-            assert!(self.fill().await, "EOF before a line; have {:?}", String::from_utf8_lossy(&self.seen));
+            assert!(
+                self.fill().await,
+                "EOF before a line; have {:?}",
+                String::from_utf8_lossy(&self.seen)
+            );
         }
     }
 
@@ -162,7 +213,10 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub async fn eventually<F: FnMut() -> bool>(what: &str, mut f: F) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

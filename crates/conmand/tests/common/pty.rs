@@ -1,5 +1,5 @@
 //! Run a real terminal program (the stock `conman` client) on a pty.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,7 +39,11 @@ impl PtyProc {
             .kill_on_drop(true)
             .spawn(pts)
             .unwrap();
-        PtyProc { pty, child, seen: Vec::new() }
+        PtyProc {
+            pty,
+            child,
+            seen: Vec::new(),
+        }
     }
 
     pub async fn send(&mut self, b: &[u8]) {

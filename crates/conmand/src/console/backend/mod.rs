@@ -105,13 +105,17 @@ pub struct BackendCtx {
 /// The one place that maps a console kind to its backend.
 pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
     match &def.spec {
-        ConsoleSpec::Process(p) => {
-            Box::new(process::ProcessBackend::new(p.argv.clone(), ctx.child_env.to_vec()))
-        }
+        ConsoleSpec::Process(p) => Box::new(process::ProcessBackend::new(
+            p.argv.clone(),
+            ctx.child_env.to_vec(),
+        )),
         ConsoleSpec::Unix(u) => Box::new(unixsock::UnixBackend::new(&def.name, u.path.clone())),
         ConsoleSpec::Test(t) => Box::new(test::TestBackend::new(*t)),
         ConsoleSpec::Serial(_) | ConsoleSpec::Telnet(_) | ConsoleSpec::Ipmi(_) => {
-            Box::new(Unsupported { kind: def.spec.kind(), dev: def.dev.clone() })
+            Box::new(Unsupported {
+                kind: def.spec.kind(),
+                dev: def.dev.clone(),
+            })
         }
     }
 }

@@ -58,7 +58,10 @@ impl ProcessBackend {
     fn spawn(&self) -> Result<Connection, OpenError> {
         self.check_prog()?;
         let fail = |what: &str, e: &dyn std::fmt::Display| {
-            OpenError::Failed(format!("unable to {what} for \"{}\": {e}", self.prog_name()))
+            OpenError::Failed(format!(
+                "unable to {what} for \"{}\": {e}",
+                self.prog_name()
+            ))
         };
         let (pty, pts) = pty_process::open().map_err(|e| fail("allocate a pty", &e))?;
         make_raw(&pts).map_err(|e| fail("set raw mode on the pty", &e))?;
@@ -80,7 +83,10 @@ impl ProcessBackend {
         });
         let (r, w) = pty.into_split();
         Ok(Connection {
-            reader: Box::new(PtyReader { inner: r, child_exit: Some(exit_rx) }),
+            reader: Box::new(PtyReader {
+                inner: r,
+                child_exit: Some(exit_rx),
+            }),
             writer: Box::new(PtyWriter { inner: w }),
             connected_target: Some(format!("\"{}\" (pid {pid})", self.prog_name())),
             report_uptime: true,

@@ -115,11 +115,17 @@ impl AsyncRead for TestReader {
                 this.remaining = this.opts.burst_bytes;
             }
         }
-        let n = (this.remaining as usize).min(buf.remaining()).min(MAX_CHUNK);
+        let n = (this.remaining as usize)
+            .min(buf.remaining())
+            .min(MAX_CHUNK);
         let out = buf.initialize_unfilled_to(n);
         for b in out.iter_mut() {
             *b = this.next;
-            this.next = if this.next >= b'~' { b'!' } else { this.next + 1 };
+            this.next = if this.next >= b'~' {
+                b'!'
+            } else {
+                this.next + 1
+            };
         }
         buf.advance(n);
         this.remaining -= n as u32;
@@ -133,7 +139,11 @@ use std::future::Future as _;
 struct NullWriter;
 
 impl AsyncWrite for NullWriter {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -157,7 +167,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn bursts_cycle_printable_ascii() {
-        let opts = TestOpts { burst_bytes: 200, max_ms: 10, min_ms: -1, probability: 100 };
+        let opts = TestOpts {
+            burst_bytes: 200,
+            max_ms: 10,
+            min_ms: -1,
+            probability: 100,
+        };
         let conn = TestBackend::new(opts).open().await.unwrap();
         let mut r = conn.reader;
         let mut got = Vec::new();

@@ -22,14 +22,20 @@ pub struct UnixBackend {
 impl UnixBackend {
     /// A backend for console `name` at socket `path`.
     pub fn new(name: &str, path: PathBuf) -> Self {
-        UnixBackend { name: name.to_string(), path }
+        UnixBackend {
+            name: name.to_string(),
+            path,
+        }
     }
 
     async fn connect(&self) -> Result<Connection, OpenError> {
         let p = self.path.display();
         let n = &self.name;
         let meta = std::fs::metadata(&self.path).map_err(|e| {
-            OpenError::Retry(format!("Console [{n}] cannot stat device \"{p}\": {}", errstr(&e)))
+            OpenError::Retry(format!(
+                "Console [{n}] cannot stat device \"{p}\": {}",
+                errstr(&e)
+            ))
         })?;
         if !meta.file_type().is_socket() {
             return Err(OpenError::Retry(format!(
