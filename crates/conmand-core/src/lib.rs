@@ -9,6 +9,9 @@
 //!
 //! - [`config`]: the `conman.conf` language: model types ([`config::Config`],
 //!   [`config::ConsoleSpec`], …), the parser and the validator.
+//! - [`telnet`]: the client side of the telnet protocol for terminal-server consoles
+//!   (IAC stripping, ConMan's option answers, 0xFF escaping) as a sans-IO parser.
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod telnet;
