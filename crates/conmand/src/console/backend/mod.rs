@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub mod serial;
+pub mod telnet;
+
 /// A boxed, sendable future (the trait is used as `Box<dyn Backend>`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -82,4 +85,14 @@ pub struct Backoff {
     /// Uptime after which the delay goes back to `min` (and the next retry is
     /// immediate).
     pub reset_after: Duration,
+}
+
+/// `strerror`-style text of an OS error, as ConMan prints it (`No such file or
+/// directory`, without std's ` (os error 2)` suffix). Other errors print as they are.
+pub(crate) fn os_error_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    match (err.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(i)) => text[..i].to_owned(),
+        _ => text,
+    }
 }
