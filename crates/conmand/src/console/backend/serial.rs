@@ -13,7 +13,7 @@
 //!
 //! A break is `TIOCSBRK`, an async sleep of [`BREAK_HOLD`], then `TIOCCBRK`, so no
 //! runtime thread ever blocks for the quarter second `tcsendbreak` would take. The ioctl
-//! layer sits behind [`BreakControl`] so tests can check the set/wait/clear sequence
+//! layer sits behind `BreakControl` so tests can check the set/wait/clear sequence
 //! (a pty cannot show a break).
 //!
 //! Speeds: the configured `bps` is applied to both directions. On Linux rustix uses

@@ -354,6 +354,28 @@ mod tests {
         assert_eq!(backend("ts1", 23).backoff(), BACKOFF);
     }
 
+    #[tokio::test]
+    async fn socket_gets_oobinline_and_keepalive_per_config() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for keepalive in [true, false] {
+            let be = TelnetBackend::new(
+                &TelnetSpec {
+                    host: "127.0.0.1".into(),
+                    port: addr.port(),
+                },
+                "t",
+                keepalive,
+            );
+            let deadline = Instant::now() + CONNECT_TIMEOUT;
+            let stream = be.connect(&[addr], deadline).await.unwrap();
+            let sock = socket2::SockRef::from(&stream);
+            assert_eq!(sock.keepalive().unwrap(), keepalive);
+            assert!(sock.out_of_band_inline().unwrap());
+            let _ = listener.accept().await.unwrap();
+        }
+    }
+
     /// A 70-byte label is rejected by the resolver library itself (labels are at most
     /// 63 bytes), so this never sends a DNS query off the machine.
     #[tokio::test]
