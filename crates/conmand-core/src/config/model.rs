@@ -199,12 +199,7 @@ pub struct SerialOpts {
 
 impl Default for SerialOpts {
     fn default() -> Self {
-        SerialOpts {
-            bps: 9600,
-            databits: 8,
-            parity: Parity::None,
-            stopbits: 1,
-        }
+        SerialOpts { bps: 9600, databits: 8, parity: Parity::None, stopbits: 1 }
     }
 }
 
@@ -296,12 +291,7 @@ pub struct TestOpts {
 
 impl Default for TestOpts {
     fn default() -> Self {
-        TestOpts {
-            burst_bytes: 1024,
-            max_ms: -1,
-            min_ms: -1,
-            probability: 100,
-        }
+        TestOpts { burst_bytes: 1024, max_ms: -1, min_ms: -1, probability: 100 }
     }
 }
 
@@ -318,10 +308,6 @@ pub struct LogOpts {
 
 impl Default for LogOpts {
     fn default() -> Self {
-        LogOpts {
-            lock: true,
-            sanitize: false,
-            timestamp: false,
-        }
+        LogOpts { lock: true, sanitize: false, timestamp: false }
     }
 }
