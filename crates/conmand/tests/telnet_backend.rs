@@ -312,16 +312,19 @@ async fn measure_opens(flavor: &str) {
     for _ in 0..N {
         opens.spawn(async move {
             let t = Instant::now();
-            let conn = backend("127.0.0.1", slow_port).open().await.expect("open");
-            (conn, t.elapsed())
+            let be = backend("127.0.0.1", slow_port);
+            let (conn, longest_poll) = timed_polls(be.open()).await;
+            (conn.expect("open"), t.elapsed(), longest_poll)
         });
     }
     let mut conns = Vec::with_capacity(N);
     let mut open_times = Vec::with_capacity(N);
+    let mut polls = Vec::with_capacity(N);
     while let Some(r) = opens.join_next().await {
-        let (conn, t) = r.unwrap();
+        let (conn, t, longest_poll) = r.unwrap();
         conns.push(conn);
         open_times.push(t);
+        polls.push(longest_poll);
     }
     let all_open = started.elapsed();
     // Every connection now has a reader parked, as console actors would.
@@ -363,4 +366,20 @@ async fn measure_opens(flavor: &str) {
         "{N} opens: all done in {all_open:?}; per open {}",
         stats(&mut open_times)
     );
+    println!("longest single poll of each open(): {}", stats(&mut polls));
+}
+
+/// Runs `fut`, returning its output and the longest time any single `poll` took: the
+/// time it held the runtime thread.
+async fn timed_polls<F: std::future::Future>(fut: F) -> (F::Output, std::time::Duration) {
+    let mut fut = std::pin::pin!(fut);
+    let mut longest = std::time::Duration::ZERO;
+    let out = std::future::poll_fn(|cx| {
+        let t = std::time::Instant::now();
+        let r = fut.as_mut().poll(cx);
+        longest = longest.max(t.elapsed());
+        r
+    })
+    .await;
+    (out, longest)
 }
