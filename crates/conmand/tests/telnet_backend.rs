@@ -383,3 +383,59 @@ async fn timed_polls<F: std::future::Future>(fut: F) -> (F::Output, std::time::D
     .await;
     (out, longest)
 }
+
+/// A server whose accept queue is full drops our SYN, so the connect hangs: the open
+/// gives up after `CONNECT_TIMEOUT` (virtual time here).
+#[tokio::test(start_paused = true)]
+async fn hanging_connect_times_out() {
+    use conmand::console::backend::telnet::CONNECT_TIMEOUT;
+    use std::time::Duration;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = sock.listen(0).unwrap();
+    let addr = l.local_addr().unwrap();
+    // Fill the accept queue until a connect no longer completes.
+    let mut filled = Vec::new();
+    loop {
+        assert!(filled.len() < 64, "accept queue never filled");
+        match tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await {
+            Ok(s) => filled.push(s.unwrap()),
+            Err(_) => break,
+        }
+    }
+    let start = tokio::time::Instant::now();
+    match backend("127.0.0.1", addr.port()).open().await {
+        Err(OpenError::Retry(msg)) => assert_eq!(
+            msg,
+            format!(
+                "Unable to connect to <127.0.0.1:{}> for [ts]: Connection timed out",
+                addr.port()
+            )
+        ),
+        other => panic!("expected Retry, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(start.elapsed(), CONNECT_TIMEOUT);
+}
+
+/// After the server goes away the writer starts failing too (the flusher stops), so
+/// the console notices on either side.
+#[tokio::test]
+async fn writer_fails_after_the_server_is_gone() {
+    let l = listener().await;
+    let (mut conn, server) = connect(&l).await;
+    drop(server);
+    let mut data = Vec::new();
+    within("EOF", conn.reader.read_to_end(&mut data))
+        .await
+        .unwrap();
+    let failed = within("a write error", async {
+        loop {
+            if let Err(e) = conn.writer.write_all(b"still there?").await {
+                return e;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(failed.kind(), std::io::ErrorKind::BrokenPipe);
+}
