@@ -15,6 +15,8 @@
 //!   daemon's [`escape::EscapeDecoder`] and the client's [`escape::escape_data`].
 //! - [`matching`]: which consoles a request selects (glob like `fnmatch`, or one
 //!   anchored case-insensitive regex) and ConMan's natural name order.
+//! - [`telnet`]: the client side of the telnet protocol for terminal-server consoles
+//!   (IAC stripping, ConMan's option answers, 0xFF escaping) as a sans-IO parser.
 //! - [`notice`]: texts the daemon sends to clients and logs; [`notice::time_delta`].
 #![warn(missing_docs)]
 
@@ -24,3 +26,4 @@ pub mod logline;
 pub mod matching;
 pub mod notice;
 pub mod protocol;
+pub mod telnet;

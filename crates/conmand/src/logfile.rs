@@ -319,7 +319,7 @@ impl LogFile {
                 tracing::warn!(
                     "Unable to open logfile \"{}\": {}",
                     self.path.display(),
-                    crate::console::backend::unixsock::errstr(&e)
+                    crate::console::backend::os_error_text(&e)
                 );
             }
         }
@@ -343,7 +343,7 @@ impl LogFile {
                     tracing::warn!(
                         "Unable to write to logfile \"{}\": {}; keeping up to {} bytes until it works",
                         self.path.display(),
-                        crate::console::backend::unixsock::errstr(&e),
+                        crate::console::backend::os_error_text(&e),
                         MAX_PENDING
                     );
                     self.write_failed = true;

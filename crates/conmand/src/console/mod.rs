@@ -410,7 +410,7 @@ impl Actor {
             tracing::info!(
                 "Unable to read from [{}]: {}",
                 self.name,
-                backend::unixsock::errstr(&e)
+                backend::os_error_text(&e)
             );
         }
         let uptime = live.up_since.elapsed();

@@ -7,12 +7,21 @@
 //! [`Connection::writer`]. Reconnect timing is the actor's job, driven by the
 //! [`Backoff`] the backend reports.
 
+use std::ffi::OsString;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use conmand_core::config::{ConsoleDef, ConsoleSpec};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+pub mod process;
+pub mod serial;
+pub mod telnet;
+pub mod test;
+pub mod unixsock;
 
 /// A boxed, sendable future (the trait is used as `Box<dyn Backend>`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -84,14 +93,15 @@ pub struct Backoff {
     pub reset_after: Duration,
 }
 
-pub mod process;
-pub mod test;
-pub mod unixsock;
-
-use std::ffi::OsString;
-use std::sync::Arc;
-
-use conmand_core::config::{ConsoleDef, ConsoleSpec};
+/// `strerror`-style text of an OS error, as ConMan prints it (`No such file or
+/// directory`, without std's ` (os error 2)` suffix). Other errors print as they are.
+pub(crate) fn os_error_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    match (err.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(i)) => text[..i].to_owned(),
+        _ => text,
+    }
+}
 
 /// What backends need from the daemon.
 #[derive(Clone, Default)]
@@ -111,12 +121,16 @@ pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
         )),
         ConsoleSpec::Unix(u) => Box::new(unixsock::UnixBackend::new(&def.name, u.path.clone())),
         ConsoleSpec::Test(t) => Box::new(test::TestBackend::new(*t)),
-        ConsoleSpec::Serial(_) | ConsoleSpec::Telnet(_) | ConsoleSpec::Ipmi(_) => {
-            Box::new(Unsupported {
-                kind: def.spec.kind(),
-                dev: def.dev.clone(),
-            })
-        }
+        ConsoleSpec::Serial(s) => Box::new(serial::SerialBackend::new(s, def.name.clone())),
+        ConsoleSpec::Telnet(t) => Box::new(telnet::TelnetBackend::new(
+            t,
+            def.name.clone(),
+            ctx.keepalive,
+        )),
+        ConsoleSpec::Ipmi(_) => Box::new(Unsupported {
+            kind: def.spec.kind(),
+            dev: def.dev.clone(),
+        }),
     }
 }
 

@@ -44,8 +44,12 @@ impl ProcessBackend {
 
     fn check_prog(&self) -> Result<(), OpenError> {
         let prog = self.argv.first().map(String::as_str).unwrap_or("");
-        let meta = std::fs::metadata(prog)
-            .map_err(|e| OpenError::Failed(format!("\"{prog}\" stat error: {}", strerror(&e))))?;
+        let meta = std::fs::metadata(prog).map_err(|e| {
+            OpenError::Failed(format!(
+                "\"{prog}\" stat error: {}",
+                super::os_error_text(&e)
+            ))
+        })?;
         if !meta.is_file() {
             return Err(OpenError::Failed(format!("\"{prog}\" not a regular file")));
         }
@@ -111,15 +115,6 @@ impl Backend for ProcessBackend {
             max: Duration::from_secs(1800),
             reset_after: Duration::from_secs(60),
         }
-    }
-}
-
-fn strerror(e: &io::Error) -> String {
-    // io::Error's Display appends " (os error N)"; ConMan prints strerror() alone.
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

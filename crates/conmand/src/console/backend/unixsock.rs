@@ -34,7 +34,7 @@ impl UnixBackend {
         let meta = std::fs::metadata(&self.path).map_err(|e| {
             OpenError::Retry(format!(
                 "Console [{n}] cannot stat device \"{p}\": {}",
-                errstr(&e)
+                super::os_error_text(&e)
             ))
         })?;
         if !meta.file_type().is_socket() {
@@ -45,7 +45,7 @@ impl UnixBackend {
         let stream = UnixStream::connect(&self.path).await.map_err(|e| {
             OpenError::Retry(format!(
                 "Console [{n}] cannot connect to device \"{p}\": {}",
-                errstr(&e)
+                super::os_error_text(&e)
             ))
         })?;
         let (r, w) = stream.into_split();
@@ -56,14 +56,6 @@ impl UnixBackend {
             report_uptime: false,
             guard: None,
         })
-    }
-}
-
-pub(crate) fn errstr(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 
