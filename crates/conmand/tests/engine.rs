@@ -376,3 +376,61 @@ async fn unix_console_connects_when_socket_appears() {
         .await;
     srv.stop().await;
 }
+
+/// Reference §5.6's worked example, through a real process console and the log.
+#[tokio::test]
+async fn log_line_processing_matches_conman_worked_example() {
+    let input = r"a\r\nb\n\rc\rd\r\000e\n\000f\tg\001h\177i\200j\377k\233l\n\n\nz";
+    let script = format!("printf '{input}'; exec sleep 600");
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("both.log");
+    let san = dir.path().join("san.log");
+    let raw = dir.path().join("raw.log");
+    let mk = |name: &str, log: &std::path::Path, sanitize: bool, timestamp: bool| {
+        process_console(
+            name,
+            &["/bin/sh", "-c", &script],
+            Some(log.to_path_buf()),
+            LogOpts {
+                lock: true,
+                sanitize,
+                timestamp,
+            },
+        )
+    };
+    let consoles = vec![
+        mk("both", &both, true, true),
+        mk("san", &san, true, false),
+        mk("raw", &raw, false, false),
+    ];
+    let srv = TestServer::start_in(dir, consoles, ServerOpts::default()).await;
+    let body = |path: &std::path::Path| -> Option<Vec<u8>> {
+        let text = std::fs::read(path).ok()?;
+        let i = find(&text, b"(pid ")?;
+        let j = i + find(&text[i..], b".\r\n")? + 3;
+        Some(text[j..].to_vec())
+    };
+    eventually("all three logs complete", || {
+        body(&both).is_some_and(|b| b.ends_with(b"z"))
+            && body(&san).is_some_and(|b| b.ends_with(b"z"))
+            && body(&raw).is_some_and(|b| b.ends_with(b"z"))
+    })
+    .await;
+    let ts = regex::bytes::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ").unwrap();
+    let masked = ts
+        .replace_all(&body(&both).unwrap(), &b"<TS> "[..])
+        .into_owned();
+    assert_eq!(
+        String::from_utf8_lossy(&masked),
+        "<TS> a\r\n<TS> b\r\n<TS> c\r\n<TS> d\r\n<TS> e\r\n<TS> f^Ig^Ah^?i~@j~?k~[l\r\n<TS> \r\n<TS> \r\n<TS> z"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&body(&san).unwrap()),
+        "a\r\nb\r\nc\r\nd\r\ne\r\nf^Ig^Ah^?i~@j~?k~[l\r\n\r\n\r\nz"
+    );
+    assert_eq!(
+        body(&raw).unwrap(),
+        b"a\r\nb\n\rc\rd\r\0e\n\0f\tg\x01h\x7fi\x80j\xffk\x9bl\n\n\nz".to_vec()
+    );
+    srv.stop().await;
+}
