@@ -22,7 +22,6 @@
 
 pub mod config;
 pub mod escape;
-pub mod logline;
 pub mod matching;
 pub mod notice;
 pub mod protocol;
