@@ -17,7 +17,8 @@
 //!   timestamps, sanitizing) of `write_log_data`.
 //! - [`matching`]: which consoles a request selects (glob like `fnmatch`, or one
 //!   anchored case-insensitive regex) and ConMan's natural name order.
-//! - [`notice`]: texts the daemon sends to clients and logs; [`notice::time_delta`].
+//! - [`notice`]: every `\r\n<ConMan> ....\r\n` message the daemon sends to
+//!   clients and logs, with its quiet-mode "info" flag; [`notice::time_delta`].
 #![warn(missing_docs)]
 
 pub mod config;
