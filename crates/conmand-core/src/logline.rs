@@ -54,6 +54,21 @@ pub fn timestamp(
     ts
 }
 
+/// Seconds from now until the first periodic `log at` mark (reference §5.7).
+///
+/// Marks are aligned to local midnight: the first one falls on the next multiple
+/// of `interval_secs` counted from 00:00 today (strictly after now), and each
+/// later mark is simply the previous one plus the interval, with no
+/// re-alignment at the next midnight. `secs_since_midnight` is the local time
+/// of day in seconds. Returns `None` for a zero interval.
+pub fn first_mark_delay(secs_since_midnight: u64, interval_secs: u64) -> Option<u64> {
+    if interval_secs == 0 {
+        return None;
+    }
+    let completed = secs_since_midnight / interval_secs;
+    Some((completed + 1) * interval_secs - secs_since_midnight)
+}
+
 /// Where the processor is within a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LineState {
@@ -282,6 +297,17 @@ mod tests {
         assert_eq!(&timestamp(2026, 11, 25, 7, 43, 20), TS);
         assert_eq!(&timestamp(5, 1, 2, 3, 4, 5), b"0005-01-02 03:04:05 ");
         assert_eq!(&timestamp(12345, 100, 0, 0, 0, 0), b"9999-99-00 00:00:00 ");
+    }
+
+    #[test]
+    fn marks_align_to_midnight() {
+        // 07:39:30 with 1m marks: next at 07:40:00.
+        assert_eq!(first_mark_delay(7 * 3600 + 39 * 60 + 30, 60), Some(30));
+        // Exactly on a boundary: the next one, a full interval later.
+        assert_eq!(first_mark_delay(7 * 3600, 3600), Some(3600));
+        // 7m marks at 23:53: the next is 23:55 (1435 min = 205 x 7).
+        assert_eq!(first_mark_delay(23 * 3600 + 53 * 60, 420), Some(120));
+        assert_eq!(first_mark_delay(0, 0), None);
     }
 
     /// Every CR is followed by LF and every LF preceded by CR.
