@@ -13,15 +13,19 @@
 //!   response codecs, line framing, the error 6/7 trailer lines.
 //! - [`escape`]: the 0xFF in-band escapes of the client → daemon stream: the
 //!   daemon's [`escape::EscapeDecoder`] and the client's [`escape::escape_data`].
+//! - [`logline`]: the console log line processor (CR/LF normalization, line
+//!   timestamps, sanitizing) of `write_log_data`.
 //! - [`matching`]: which consoles a request selects (glob like `fnmatch`, or one
 //!   anchored case-insensitive regex) and ConMan's natural name order.
 //! - [`telnet`]: the client side of the telnet protocol for terminal-server consoles
 //!   (IAC stripping, ConMan's option answers, 0xFF escaping) as a sans-IO parser.
-//! - [`notice`]: texts the daemon sends to clients and logs; [`notice::time_delta`].
+//! - [`notice`]: every `\r\n<ConMan> ....\r\n` message the daemon sends to
+//!   clients and logs, with its quiet-mode "info" flag; [`notice::time_delta`].
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod escape;
+pub mod logline;
 pub mod matching;
 pub mod notice;
 pub mod protocol;

@@ -269,9 +269,9 @@ fn until_next_mark(n: u32) -> Duration {
     let secs_today = u64::from(now.hour() as u16) * 3600
         + u64::from(now.minute() as u16) * 60
         + u64::from(now.second() as u16);
-    let period = u64::from(n) * 60;
-    let next = (secs_today / period + 1) * period;
-    Duration::from_secs(next - secs_today)
+    let secs = conmand_core::logline::first_mark_delay(secs_today, u64::from(n) * 60)
+        .unwrap_or(u64::from(n) * 60);
+    Duration::from_secs(secs)
         .saturating_sub(Duration::from_nanos(now.subsec_nanosecond().max(0) as u64))
 }
 

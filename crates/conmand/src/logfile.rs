@@ -188,7 +188,7 @@ impl Worker {
     fn run(mut self, mut rx: mpsc::Receiver<LogMsg>) {
         let mut dirty: Vec<u64> = Vec::new();
         while let Some(first) = rx.blocking_recv() {
-            let stamp = timefmt::line_stamp_now();
+            let stamp: conmand_core::logline::Timestamp = timefmt::line_stamp_now();
             self.handle(first, &stamp, &mut dirty);
             for _ in 1..BATCH {
                 match rx.try_recv() {

@@ -417,7 +417,10 @@ impl Actor {
         if let Some(t) = &live.target {
             let mut text = format!("Console [{}] disconnected from {t}", self.name);
             if live.report_uptime {
-                text.push_str(&format!(" after {}", time_delta(uptime.as_secs())));
+                text.push_str(&format!(
+                    " after {}",
+                    conmand_core::notice::time_delta(uptime.as_secs())
+                ));
             }
             tracing::info!("{text}");
             self.notify_all(&text, true).await;
@@ -802,28 +805,6 @@ pub fn frame(text: &str) -> Bytes {
     Bytes::from(format!("\r\n<ConMan> {text}.\r\n"))
 }
 
-/// ConMan's `create_time_delta_string`.
-pub fn time_delta(secs: u64) -> String {
-    let (y, rest) = (secs / 31_536_000, secs % 31_536_000);
-    let (w, rest) = (rest / 604_800, rest % 604_800);
-    let (d, rest) = (rest / 86_400, rest % 86_400);
-    let (h, rest) = (rest / 3600, rest % 3600);
-    let (m, s) = (rest / 60, rest % 60);
-    if y > 0 {
-        format!("{y}y{w}w{d}d{h}h{m}m{s}s")
-    } else if w > 0 {
-        format!("{w}w{d}d{h}h{m}m{s}s")
-    } else if d > 0 {
-        format!("{d}d{h}h{m}m{s}s")
-    } else if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 fn jitter(max: Duration) -> Duration {
     let mut b = [0u8; 4];
     if getrandom::fill(&mut b).is_err() || max.is_zero() {
@@ -869,26 +850,4 @@ static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 /// A fresh, process-unique client id.
 pub fn next_client_id() -> u64 {
     NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed)
-}
-
-#[allow(dead_code)]
-fn _assert_send() {
-    fn is_send<T: Send>() {}
-    is_send::<Actor>();
-}
-
-#[allow(dead_code)]
-fn _unused(_: &dyn AsyncWrite) {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_delta_matches_conman() {
-        assert_eq!(time_delta(0), "0s");
-        assert_eq!(time_delta(125), "2m5s");
-        assert_eq!(time_delta(3603), "1h0m3s");
-        assert_eq!(time_delta(86_400 + 61), "1d0h1m1s");
-    }
 }
