@@ -8,7 +8,10 @@
 //! ## Layout
 //!
 //! - [`config`]: the `conman.conf` language: model types ([`config::Config`],
-//!   [`config::ConsoleSpec`], …), the parser and the validator.
+//!   [`config::ConsoleSpec`], …), the parser and the validator, `%` expansion, the
+//!   reload diff and the printer.
+//! - [`pswd`]: the `/etc/conman.pswd` IPMI password database.
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod pswd;

@@ -199,7 +199,12 @@ pub struct SerialOpts {
 
 impl Default for SerialOpts {
     fn default() -> Self {
-        SerialOpts { bps: 9600, databits: 8, parity: Parity::None, stopbits: 1 }
+        SerialOpts {
+            bps: 9600,
+            databits: 8,
+            parity: Parity::None,
+            stopbits: 1,
+        }
     }
 }
 
@@ -242,7 +247,9 @@ pub struct IpmiSpec {
 }
 
 /// IPMI session options (`ipmiopts="U:user,P:pass,K:kg,C:3,L:admin,W:flag"`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` shows `***` instead of the password and K_g.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct IpmiOpts {
     /// `U:` user name (≤ 16 bytes); `None` = look up / library default.
     pub username: Option<String>,
@@ -252,10 +259,25 @@ pub struct IpmiOpts {
     pub k_g: Option<Vec<u8>>,
     /// `C:` cipher suite id; `None` = default (3).
     pub cipher_suite: Option<u8>,
-    /// `L:` privilege level; `None` = default (admin).
+    /// `L:` privilege level (`user`, `op`, `admin`, or libipmiconsole's 0, 1, 2);
+    /// `None` = default (admin).
     pub privilege: Option<PrivilegeLevel>,
     /// `W:` workaround flags, FreeIPMI bit values OR-ed; `None` = default.
     pub workarounds: Option<u32>,
+}
+
+impl std::fmt::Debug for IpmiOpts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mask = |v: &Option<Vec<u8>>| v.as_ref().map(|_| "***");
+        f.debug_struct("IpmiOpts")
+            .field("username", &self.username)
+            .field("password", &mask(&self.password))
+            .field("k_g", &mask(&self.k_g))
+            .field("cipher_suite", &self.cipher_suite)
+            .field("privilege", &self.privilege)
+            .field("workarounds", &self.workarounds)
+            .finish()
+    }
 }
 
 /// IPMI privilege level.
@@ -291,7 +313,12 @@ pub struct TestOpts {
 
 impl Default for TestOpts {
     fn default() -> Self {
-        TestOpts { burst_bytes: 1024, max_ms: -1, min_ms: -1, probability: 100 }
+        TestOpts {
+            burst_bytes: 1024,
+            max_ms: -1,
+            min_ms: -1,
+            probability: 100,
+        }
     }
 }
 
@@ -308,6 +335,10 @@ pub struct LogOpts {
 
 impl Default for LogOpts {
     fn default() -> Self {
-        LogOpts { lock: true, sanitize: false, timestamp: false }
+        LogOpts {
+            lock: true,
+            sanitize: false,
+            timestamp: false,
+        }
     }
 }
