@@ -8,7 +8,9 @@
 //! ## Layout
 //!
 //! - [`config`]: the `conman.conf` language: model types ([`config::Config`],
-//!   [`config::ConsoleSpec`], …), the parser and the validator.
+//!   [`config::ConsoleSpec`], …), the parser and the validator, `%` expansion, the
+//!   reload diff and the printer.
+//! - [`pswd`]: the `/etc/conman.pswd` IPMI password database.
 //! - [`protocol`]: the client ↔ daemon handshake: tokenizer, greeting, request and
 //!   response codecs, line framing, the error 6/7 trailer lines.
 //! - [`escape`]: the 0xFF in-band escapes of the client → daemon stream: the
@@ -29,4 +31,5 @@ pub mod logline;
 pub mod matching;
 pub mod notice;
 pub mod protocol;
+pub mod pswd;
 pub mod telnet;

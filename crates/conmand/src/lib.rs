@@ -8,6 +8,10 @@
 //! - [`engine`]: the running daemon: consoles, listeners, reload, shutdown.
 //! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions.
 //! - [`registry`]: name → console handle.
+//! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`).
+//! - [`check`]: `conmand -t`, the configuration check.
+//! - [`fsprobe`]: the real-file-system [`FsProbe`](conmand_core::config::FsProbe)
+//!   used to validate configurations.
 //! - [`console`]: a console is an actor task that owns its backend connection,
 //!   reconnect backoff and client fan-out; [`console::backend`] defines the one
 //!   backend interface and holds one module per transport.
@@ -15,9 +19,12 @@
 //! - [`reset`]: the `&R` reset command.
 //! - [`timefmt`]: ConMan's local-time strings.
 
+pub mod check;
+pub mod cli;
 pub mod client;
 pub mod console;
 pub mod engine;
+pub mod fsprobe;
 pub mod logfile;
 pub mod registry;
 pub mod reset;

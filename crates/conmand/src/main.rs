@@ -2,6 +2,25 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
+use conmand::check::run_check;
+use conmand::cli::{Cli, version_line};
+
 fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    if cli.version {
+        println!("{}", version_line());
+        return ExitCode::SUCCESS;
+    }
+    if cli.test_config {
+        let code = run_check(
+            &cli,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
+        return ExitCode::from(code);
+    }
+    // The daemon itself is not wired up yet (another branch replaces this).
+    eprintln!("conmand: not implemented yet (only -t, -V and -h work)");
+    ExitCode::FAILURE
 }

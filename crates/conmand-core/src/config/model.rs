@@ -247,7 +247,9 @@ pub struct IpmiSpec {
 }
 
 /// IPMI session options (`ipmiopts="U:user,P:pass,K:kg,C:3,L:admin,W:flag"`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// `Debug` shows `***` instead of the password and K_g.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct IpmiOpts {
     /// `U:` user name (≤ 16 bytes); `None` = look up / library default.
     pub username: Option<String>,
@@ -257,10 +259,25 @@ pub struct IpmiOpts {
     pub k_g: Option<Vec<u8>>,
     /// `C:` cipher suite id; `None` = default (3).
     pub cipher_suite: Option<u8>,
-    /// `L:` privilege level; `None` = default (admin).
+    /// `L:` privilege level (`user`, `op`, `admin`, or libipmiconsole's 0, 1, 2);
+    /// `None` = default (admin).
     pub privilege: Option<PrivilegeLevel>,
     /// `W:` workaround flags, FreeIPMI bit values OR-ed; `None` = default.
     pub workarounds: Option<u32>,
+}
+
+impl std::fmt::Debug for IpmiOpts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mask = |v: &Option<Vec<u8>>| v.as_ref().map(|_| "***");
+        f.debug_struct("IpmiOpts")
+            .field("username", &self.username)
+            .field("password", &mask(&self.password))
+            .field("k_g", &mask(&self.k_g))
+            .field("cipher_suite", &self.cipher_suite)
+            .field("privilege", &self.privilege)
+            .field("workarounds", &self.workarounds)
+            .finish()
+    }
 }
 
 /// IPMI privilege level.

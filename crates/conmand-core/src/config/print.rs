@@ -1,0 +1,225 @@
+//! Writes a [`Config`] back out as `conman.conf` text.
+//!
+//! The output re-parses (with the same [`FsProbe`](super::FsProbe) answers) to the same
+//! [`Config`], apart from console line numbers: every SERVER setting that differs from
+//! its default gets its own line, then one CONSOLE line per console with its options
+//! spelled out in full (no GLOBAL lines are needed). Values that contain both quote
+//! characters, or an IPMI user name with a comma, cannot be written in the language;
+//! they are printed as well as possible and will not re-parse the same.
+
+use std::fmt::Write as _;
+
+use super::model::*;
+use super::opts::WORKAROUND_DEFAULT;
+
+/// Quotes `s` with whichever quote character it does not contain.
+fn quote(s: &str) -> String {
+    if s.contains('"') && !s.contains('\'') {
+        format!("'{s}'")
+    } else {
+        format!("\"{s}\"")
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// The `server logfile=` name of a priority.
+pub fn priority_name(p: Priority) -> &'static str {
+    match p {
+        Priority::Emerg => "emerg",
+        Priority::Alert => "alert",
+        Priority::Crit => "crit",
+        Priority::Err => "err",
+        Priority::Warning => "warning",
+        Priority::Notice => "notice",
+        Priority::Info => "info",
+        Priority::Debug => "debug",
+    }
+}
+
+/// The `server syslog=` name of a facility.
+pub fn facility_name(f: SyslogFacility) -> &'static str {
+    use SyslogFacility::*;
+    match f {
+        Auth => "auth",
+        Authpriv => "authpriv",
+        Cron => "cron",
+        Daemon => "daemon",
+        Kern => "kern",
+        Lpr => "lpr",
+        Mail => "mail",
+        News => "news",
+        User => "user",
+        Uucp => "uucp",
+        Local0 => "local0",
+        Local1 => "local1",
+        Local2 => "local2",
+        Local3 => "local3",
+        Local4 => "local4",
+        Local5 => "local5",
+        Local6 => "local6",
+        Local7 => "local7",
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+fn seropts(o: &SerialOpts) -> String {
+    let p = match o.parity {
+        Parity::None => 'n',
+        Parity::Odd => 'o',
+        Parity::Even => 'e',
+    };
+    format!("{},{}{}{}", o.bps, o.databits, p, o.stopbits)
+}
+
+fn logopts(o: &LogOpts) -> String {
+    let w = |b: bool, n: &str| if b { n.to_string() } else { format!("no{n}") };
+    format!(
+        "{},{},{}",
+        w(o.lock, "lock"),
+        w(o.sanitize, "sanitize"),
+        w(o.timestamp, "timestamp")
+    )
+}
+
+fn ipmiopts(o: &IpmiOpts) -> String {
+    let mut parts = Vec::new();
+    if let Some(u) = &o.username {
+        parts.push(format!("U:{u}"));
+    }
+    if let Some(p) = &o.password {
+        parts.push(format!("P:{}", hex(p)));
+    }
+    if let Some(k) = &o.k_g {
+        parts.push(format!("K:{}", hex(k)));
+    }
+    if let Some(c) = o.cipher_suite {
+        parts.push(format!("C:{c}"));
+    }
+    if let Some(l) = o.privilege {
+        parts.push(
+            match l {
+                PrivilegeLevel::User => "L:user",
+                PrivilegeLevel::Operator => "L:operator",
+                PrivilegeLevel::Admin => "L:admin",
+            }
+            .to_string(),
+        );
+    }
+    match o.workarounds {
+        None | Some(WORKAROUND_DEFAULT) => {}
+        Some(0) => parts.push("W:none".to_string()),
+        Some(w) => parts.push(format!("W:0x{w:x}")),
+    }
+    parts.join(",")
+}
+
+fn testopts(o: &TestOpts) -> String {
+    let mut parts = vec![
+        format!("B:{}", o.burst_bytes),
+        format!("P:{}", o.probability),
+    ];
+    if o.max_ms >= 0 {
+        parts.push(format!("M:{}", o.max_ms));
+    }
+    if o.min_ms >= 0 {
+        parts.push(format!("N:{}", o.min_ms));
+    }
+    parts.join(",")
+}
+
+/// Prints `config` as `conman.conf` text.
+pub fn print(config: &Config) -> String {
+    let s = &config.server;
+    let d = ServerOpts::default();
+    let mut out = String::new();
+    let mut line = |l: String| {
+        out.push_str(&l);
+        out.push('\n');
+    };
+    if s.coredump != d.coredump {
+        line(format!("server coredump={}", on_off(s.coredump)));
+    }
+    if let Some(p) = &s.coredumpdir {
+        line(format!(
+            "server coredumpdir={}",
+            quote(&p.to_string_lossy())
+        ));
+    }
+    if !s.execpath.is_empty() {
+        let joined: Vec<String> = s
+            .execpath
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        line(format!("server execpath={}", quote(&joined.join(":"))));
+    }
+    if s.keepalive != d.keepalive {
+        line(format!("server keepalive={}", on_off(s.keepalive)));
+    }
+    if let Some(p) = &s.logdir {
+        line(format!("server logdir={}", quote(&p.to_string_lossy())));
+    }
+    if let Some(l) = &s.logfile {
+        line(format!(
+            "server logfile={}",
+            quote(&format!("{},{}", l.name, priority_name(l.priority)))
+        ));
+    }
+    if s.loopback != d.loopback {
+        line(format!("server loopback={}", on_off(s.loopback)));
+    }
+    if s.nofile != d.nofile {
+        line(format!("server nofile={}", s.nofile));
+    }
+    if let Some(p) = &s.pidfile {
+        line(format!("server pidfile={}", quote(&p.to_string_lossy())));
+    }
+    if let Some(p) = s.port {
+        line(format!("server port={p}"));
+    }
+    if let Some(r) = &s.resetcmd {
+        line(format!("server resetcmd={}", quote(r)));
+    }
+    if let Some(f) = s.syslog {
+        line(format!("server syslog={}", quote(facility_name(f))));
+    }
+    if s.tcpwrappers != d.tcpwrappers {
+        line(format!("server tcpwrappers={}", on_off(s.tcpwrappers)));
+    }
+    if s.timestamp_minutes != d.timestamp_minutes {
+        line(format!("server timestamp={}m", s.timestamp_minutes));
+    }
+    for c in &config.consoles {
+        let mut l = format!("console name={} dev={}", quote(&c.name), quote(&c.dev));
+        if let Some(log) = &c.log {
+            let _ = write!(l, " log={}", quote(log));
+        }
+        if c.logopts != LogOpts::default() {
+            let _ = write!(l, " logopts={}", quote(&logopts(&c.logopts)));
+        }
+        match &c.spec {
+            ConsoleSpec::Serial(sp) if sp.opts != SerialOpts::default() => {
+                let _ = write!(l, " seropts={}", quote(&seropts(&sp.opts)));
+            }
+            ConsoleSpec::Ipmi(ip) if ip.opts != IpmiOpts::default() => {
+                let _ = write!(l, " ipmiopts={}", quote(&ipmiopts(&ip.opts)));
+            }
+            ConsoleSpec::Test(t) if *t != TestOpts::default() => {
+                let _ = write!(l, " testopts={}", quote(&testopts(t)));
+            }
+            _ => {}
+        }
+        line(l);
+    }
+    out
+}

@@ -1,0 +1,212 @@
+//! `conmand -t`: check a configuration without starting anything.
+//!
+//! Reads the file as bytes (invalid UTF-8 is replaced and warned about), validates it
+//! with the real [`RealProbe`] (metadata only: no device is opened, nothing is
+//! connected), optionally checks a `conman.pswd` file, and reports:
+//! - text mode: every problem on stderr as `FILE:LINE:COL: message` (warnings as
+//!   `FILE:LINE:COL: warning: message`), and on success one summary line on stdout;
+//! - `--json`: one JSON document on stdout with the server settings, the consoles,
+//!   the errors and the warnings; passwords and K_g keys are shown as `"***"`.
+//!
+//! The exit code is 0 when there is no error, 1 otherwise.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write;
+
+use conmand_core::config::{
+    Config, ConsoleDef, ConsoleSpec, Diagnostic, ExpandCtx, Parity, PrivilegeLevel, ServerOpts,
+    device_text, expand, facility_name, priority_name,
+};
+use conmand_core::pswd::PasswordDb;
+use serde_json::{Value, json};
+
+use crate::cli::Cli;
+use crate::fsprobe::RealProbe;
+
+/// Formats one `strftime` conversion at the current local time.
+pub fn local_strftime(c: char) -> String {
+    let mut s = String::new();
+    // Only called with the conversions in TIME_SPECIFIERS, which chrono supports; a
+    // formatting error would leave the string empty rather than panic.
+    let _ = write!(s, "{}", chrono::Local::now().format(&format!("%{c}")));
+    s
+}
+
+fn diag_json(d: &Diagnostic) -> Value {
+    json!({"file": d.file, "line": d.line, "col": d.col, "message": d.message})
+}
+
+fn masked(v: &Option<Vec<u8>>) -> Value {
+    if v.is_some() {
+        json!("***")
+    } else {
+        Value::Null
+    }
+}
+
+fn server_json(s: &ServerOpts, cli: &Cli) -> Value {
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    json!({
+        "coredump": s.coredump,
+        "coredumpdir": path(&s.coredumpdir),
+        "execpath": s.execpath.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "keepalive": s.keepalive,
+        "logdir": path(&s.logdir),
+        "logfile": s.logfile.as_ref().map(|l| json!({"name": l.name, "priority": priority_name(l.priority)})),
+        "loopback": s.loopback,
+        "nofile": s.nofile,
+        "pidfile": cli.pidfile.as_ref().map(|p| p.display().to_string()).or_else(|| path(&s.pidfile)),
+        "port": cli.port.or(s.port).unwrap_or(conmand_core::config::DEFAULT_PORT),
+        "resetcmd": s.resetcmd,
+        "syslog": s.syslog.map(facility_name),
+        "tcpwrappers": s.tcpwrappers,
+        "timestamp_minutes": s.timestamp_minutes,
+    })
+}
+
+fn console_json(c: &ConsoleDef) -> Value {
+    let dev_text = device_text(&c.spec);
+    let log = c.log.as_ref().map(|t| {
+        let ctx = ExpandCtx {
+            name: Some(&c.name),
+            dev: Some(&dev_text),
+            pid: std::process::id(),
+            strftime: &local_strftime,
+        };
+        expand(t, &ctx).unwrap_or_else(|_| t.clone())
+    });
+    let mut v = json!({
+        "name": c.name,
+        "kind": c.spec.kind(),
+        "dev": c.dev,
+        "line": c.line,
+        "log": log,
+        "log_template": c.log,
+        "logopts": {"lock": c.logopts.lock, "sanitize": c.logopts.sanitize, "timestamp": c.logopts.timestamp},
+    });
+    let extra = match &c.spec {
+        ConsoleSpec::Serial(s) => json!({
+            "path": s.path.display().to_string(),
+            "seropts": {
+                "bps": s.opts.bps,
+                "databits": s.opts.databits,
+                "parity": match s.opts.parity { Parity::None => "n", Parity::Odd => "o", Parity::Even => "e" },
+                "stopbits": s.opts.stopbits,
+            },
+        }),
+        ConsoleSpec::Telnet(t) => json!({"host": t.host, "port": t.port}),
+        ConsoleSpec::Unix(u) => json!({"path": u.path.display().to_string()}),
+        ConsoleSpec::Process(p) => json!({"argv": p.argv}),
+        ConsoleSpec::Test(t) => json!({"testopts": {
+            "burst_bytes": t.burst_bytes, "max_ms": t.max_ms, "min_ms": t.min_ms, "probability": t.probability,
+        }}),
+        ConsoleSpec::Ipmi(i) => json!({
+            "host": i.host,
+            "port": i.port,
+            "ipmiopts": {
+                "username": i.opts.username,
+                "password": masked(&i.opts.password),
+                "k_g": masked(&i.opts.k_g),
+                "cipher_suite": i.opts.cipher_suite,
+                "privilege": i.opts.privilege.map(|p| match p {
+                    PrivilegeLevel::User => "user",
+                    PrivilegeLevel::Operator => "operator",
+                    PrivilegeLevel::Admin => "admin",
+                }),
+                "workarounds": i.opts.workarounds,
+            },
+        }),
+    };
+    if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+        m.extend(e);
+    }
+    v
+}
+
+/// Runs `conmand -t` for `cli`, writing to `out` and `err`; returns the exit code.
+pub fn run_check(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let origin = cli.config.display().to_string();
+    let bytes = match std::fs::read(&cli.config) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = writeln!(err, "conmand: Unable to open \"{origin}\": {e}");
+            return 1;
+        }
+    };
+    let parsed = Config::parse_bytes(&bytes, &origin, &RealProbe::new());
+    let mut errors = parsed.errors;
+    let warnings = parsed.warnings;
+    let mut pswd_entries = None;
+    if let Some(p) = &cli.pswd {
+        let pname = p.display().to_string();
+        match std::fs::read(p) {
+            Ok(b) => {
+                let (db, diags) = PasswordDb::parse(&String::from_utf8_lossy(&b), &pname);
+                pswd_entries = Some(db.len());
+                errors.extend(diags);
+            }
+            Err(e) => errors.push(Diagnostic {
+                file: pname.clone(),
+                line: 0,
+                col: 0,
+                message: format!("Unable to open \"{pname}\": {e}"),
+            }),
+        }
+    }
+    let config = parsed.config;
+    if cli.json {
+        let doc = json!({
+            "config": origin,
+            "ok": errors.is_empty(),
+            "server": server_json(&config.server, cli),
+            "consoles": config.consoles.iter().map(console_json).collect::<Vec<_>>(),
+            "pswd_entries": pswd_entries,
+            "errors": errors.iter().map(diag_json).collect::<Vec<_>>(),
+            "warnings": warnings.iter().map(diag_json).collect::<Vec<_>>(),
+        });
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+    } else {
+        // Errors and warnings interleaved in file order.
+        let mut all: Vec<(&Diagnostic, bool)> = errors
+            .iter()
+            .map(|e| (e, true))
+            .chain(warnings.iter().map(|w| (w, false)))
+            .collect();
+        all.sort_by_key(|(d, _)| (d.file != origin, d.line == 0, d.line, d.col));
+        for (d, is_error) in all {
+            if is_error {
+                let _ = writeln!(err, "{d}");
+            } else if d.line == 0 {
+                let _ = writeln!(err, "{}: warning: {}", d.file, d.message);
+            } else {
+                let _ = writeln!(
+                    err,
+                    "{}:{}:{}: warning: {}",
+                    d.file, d.line, d.col, d.message
+                );
+            }
+        }
+        if errors.is_empty() {
+            let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+            for c in &config.consoles {
+                *kinds.entry(c.spec.kind()).or_default() += 1;
+            }
+            let detail: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let n = config.consoles.len();
+            let _ = writeln!(
+                out,
+                "{origin}: configuration OK: {n} console{} ({}), {} warning{}",
+                if n == 1 { "" } else { "s" },
+                detail.join(", "),
+                warnings.len(),
+                if warnings.len() == 1 { "" } else { "s" },
+            );
+        }
+    }
+    u8::from(!errors.is_empty())
+}

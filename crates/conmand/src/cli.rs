@@ -1,0 +1,118 @@
+//! `conmand`'s command line: every ConMan option (reference §5.1) plus our own
+//! `-t/--test-config`, `--json` and `--pswd`.
+//!
+//! Parsing only; `main.rs` dispatches. Version output is handled by hand because
+//! ConMan prints `conmand-<version>` (with a dash), which clap's built-in flag cannot.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The default configuration file (ConMan's `${sysconfdir}/conman.conf`).
+pub const DEFAULT_CONFIG: &str = "/etc/conman.conf";
+
+/// Parsed `conmand` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(
+    name = "conmand",
+    about = "The conman-rs console-manager daemon (drop-in for ConMan's conmand).",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Specify configuration.
+    #[arg(short = 'c', value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Run daemon in foreground (log to stderr; `server logfile` and syslog ignored).
+    #[arg(short = 'F')]
+    pub foreground: bool,
+    /// Kill daemon (send SIGTERM to the daemon running this configuration).
+    #[arg(short = 'k')]
+    pub kill: bool,
+    /// Display license information.
+    #[arg(short = 'L')]
+    pub license: bool,
+    /// Specify port number (overrides `server port`; 0 asks for an ephemeral port).
+    #[arg(short = 'p', value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Specify PID file (overrides `server pidfile`).
+    #[arg(short = 'P', value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Query daemon's pid.
+    #[arg(short = 'q')]
+    pub query: bool,
+    /// Re-open log files (send SIGHUP to the running daemon).
+    #[arg(short = 'r')]
+    pub reopen: bool,
+    /// Be verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// Display version information.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+    /// Zero log files (truncate console logs and the daemon log on first open).
+    #[arg(short = 'z')]
+    pub zero_logs: bool,
+    /// Check the configuration and exit: 0 when clean, 1 on any error. Never opens a
+    /// device or connects anywhere.
+    #[arg(short = 't', long = "test-config")]
+    pub test_config: bool,
+    /// With -t: print the checked configuration as one JSON document on stdout.
+    #[arg(long = "json", requires = "test_config")]
+    pub json: bool,
+    /// IPMI password database to check with -t (conman.pswd format).
+    #[arg(long = "pswd", value_name = "FILE")]
+    pub pswd: Option<PathBuf>,
+}
+
+/// What `conmand-V` prints.
+pub fn version_line() -> String {
+    format!("conmand-{}", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_conman_option_parses() {
+        let c = Cli::try_parse_from([
+            "conmand", "-c", "x.conf", "-F", "-k", "-L", "-p", "7000", "-P", "p.pid", "-q", "-r",
+            "-v", "-V", "-z",
+        ])
+        .unwrap();
+        assert_eq!(c.config, PathBuf::from("x.conf"));
+        assert!(c.foreground && c.kill && c.license && c.query && c.reopen && c.verbose);
+        assert!(c.version && c.zero_logs && !c.test_config);
+        assert_eq!(
+            (c.port, c.pidfile),
+            (Some(7000), Some(PathBuf::from("p.pid")))
+        );
+    }
+
+    #[test]
+    fn defaults_and_new_options() {
+        let c = Cli::try_parse_from(["conmand"]).unwrap();
+        assert_eq!(c.config, PathBuf::from(DEFAULT_CONFIG));
+        let c = Cli::try_parse_from([
+            "conmand",
+            "-t",
+            "--json",
+            "--pswd",
+            "/etc/conman.pswd",
+            "-p0",
+        ])
+        .unwrap();
+        assert!(c.test_config && c.json);
+        assert_eq!(c.port, Some(0));
+        assert!(
+            Cli::try_parse_from(["conmand", "--json"]).is_err(),
+            "--json needs -t"
+        );
+        assert!(Cli::try_parse_from(["conmand", "-p", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["conmand", "-x"]).is_err());
+        assert_eq!(
+            version_line(),
+            format!("conmand-{}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
