@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use conmand_core::config::{Config, ConsoleDef};
+use conmand_core::config::{self as cfg, Config, ConsoleDef};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -283,35 +283,17 @@ fn log_path_fn(def: &ConsoleDef) -> Option<PathFn> {
     }))
 }
 
-/// Expand `%` conversion specifiers for a console (reference §1.8).
-fn expand(tmpl: &str, def: &ConsoleDef) -> Result<String, String> {
-    let mut out = String::new();
-    let mut it = tmpl.chars();
-    while let Some(c) = it.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('N') => out.push_str(&sanitize_name(&def.name)),
-            Some('%') | None => out.push('%'),
-            Some('P') => out.push_str(&std::process::id().to_string()),
-            Some(x) => out.push_str(&crate::timefmt::strftime_one(x)),
-        }
-    }
-    Ok(out)
-}
-
-fn sanitize_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '/' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// Expand `%` conversion specifiers for a console (reference §1.8), at the current
+/// local time.
+pub fn expand(tmpl: &str, def: &ConsoleDef) -> Result<String, String> {
+    let dev = cfg::device_text(&def.spec);
+    let ctx = cfg::ExpandCtx {
+        name: Some(&def.name),
+        dev: Some(&dev),
+        pid: std::process::id(),
+        strftime: &crate::timefmt::strftime_one,
+    };
+    cfg::expand(tmpl, &ctx).map_err(|e| e.to_string())
 }
 
 /// ConMan's cleaned environment for children (reference §2.5).
