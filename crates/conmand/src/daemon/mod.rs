@@ -6,7 +6,7 @@
 //!   running daemon, and the `F_GETLK` lookup of its pid.
 //! - [`control`]: `conmand -k` / `-r` / `-q`.
 //! - [`pidfile`]: writing, reading and removing the pidfile.
-//! - [`env`]: the cleaned environment handed to child processes.
+//! - [`env`](mod@env): the cleaned environment handed to child processes.
 //! - [`limits`]: `nofile` and `coredump` resource limits.
 //!
 //! Nothing here logs through `tracing` except where ConMan logs a warning itself
