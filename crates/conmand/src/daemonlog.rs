@@ -529,6 +529,12 @@ impl DaemonLogHandle {
         self.shared.recompute_max(&inner);
     }
 
+    /// Writes one message to the sinks directly, bypassing `tracing` (same format
+    /// and priority thresholds as events).
+    pub fn log(&self, priority: Priority, message: &str) {
+        self.shared.lock().emit(priority, message);
+    }
+
     /// Whether messages still reach stderr (foreground, or not yet daemonized).
     pub fn stderr_active(&self) -> bool {
         self.shared.lock().stderr.is_some()

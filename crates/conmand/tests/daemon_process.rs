@@ -62,6 +62,10 @@ const TESTS: &[(&str, TestFn)] = &[
         daemonize_fail_returns_message_and_exit_1,
     ),
     (
+        "daemonize_fail_after_switch_is_logged_and_printed_once",
+        daemonize_fail_after_switch_is_logged_and_printed_once,
+    ),
+    (
         "daemonize_vanished_daemon_exits_1",
         daemonize_vanished_daemon_exits_1,
     ),
@@ -423,6 +427,15 @@ fn daemonize_success_exits_0_and_detaches() {
         "finished cwd=/ stdin=/dev/null stdout=/dev/null stderr=/dev/null"
     );
 
+    // Exit-time SIGTERM to the daemon's process group reaches its children.
+    conn.send("spawn-holder");
+    let mut child_conn = ctl.accept();
+    let ready = child_conn.line();
+    assert!(ready.starts_with("ready "), "{ready}");
+    conn.send("killpg");
+    assert_eq!(child_conn.line(), "signal 15");
+    assert_eq!(conn.line(), "holder-exit Some(Some(0))");
+
     conn.send("exit");
     assert_eq!(conn.line(), "bye");
     assert!(!pidfile.exists(), "pidfile removed by its guard");
@@ -449,6 +462,23 @@ fn daemonize_fail_returns_message_and_exit_1() {
     );
     let mut conn = ctl.accept();
     assert!(conn.line().starts_with("grandchild "));
+}
+
+fn daemonize_fail_after_switch_is_logged_and_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_in(dir.path());
+    let ctl = Ctl::new(dir.path());
+    let out = run_daemon_role(&ctl, dir.path(), "fail-logged", &conf);
+    assert_eq!(out.status.code(), Some(1));
+    let msg = "Unable to bind to port 7890: Address already in use";
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("ERROR:     {msg}\n")
+    );
+    let mut conn = ctl.accept();
+    assert!(conn.line().starts_with("grandchild "));
+    let log = std::fs::read_to_string(dir.path().join("log/conmand.log")).unwrap();
+    assert!(log.ends_with(&format!(" ERROR:     {msg}\n")), "{log}");
 }
 
 fn daemonize_vanished_daemon_exits_1() {
@@ -658,6 +688,13 @@ mod roles {
         )
         .unwrap();
         let mode = env::var("MODE").unwrap_or_default();
+        let pgid = d.pgid();
+        let logfile_spec = || LogfileSpec {
+            template: var("LOGFILE").to_str().unwrap().to_owned(),
+            priority: Priority::Info,
+            truncate: false,
+            expand: Arc::new(|t: &str| Ok(PathBuf::from(t))),
+        };
         match mode.as_str() {
             "fail" => d.fail("Configuration \"x\" in use by pid 42"),
             "vanish" => std::process::exit(3),
@@ -667,20 +704,15 @@ mod roles {
                 }
                 d.fail("expected the config to be in use");
             }
+            "fail-logged" => {
+                log.switch_to_daemon_mode(Some(logfile_spec()), None);
+                d.fail_logged(&log, "Unable to bind to port 7890: Address already in use");
+            }
             _ => {}
         }
         tracing::error!("CONFIG[test.conf:1]: nonfatal");
         let pidfile = Pidfile::create(&var("PIDFILE")).unwrap();
-        let logfile = var("LOGFILE");
-        log.switch_to_daemon_mode(
-            Some(LogfileSpec {
-                template: logfile.to_str().unwrap().to_owned(),
-                priority: Priority::Info,
-                truncate: false,
-                expand: Arc::new(|t: &str| Ok(PathBuf::from(t))),
-            }),
-            None,
-        );
+        log.switch_to_daemon_mode(Some(logfile_spec()), None);
         conmand::notice!("Starting ConMan daemon test (pid {})", std::process::id());
         d.finish();
         let link = |fd: u8| {
@@ -700,9 +732,37 @@ mod roles {
         .unwrap();
         tracing::info!("after finish");
         let mut reader = BufReader::new(ctl.try_clone().unwrap());
-        let mut line = String::new();
-        // EOF (the test died) ends us too.
-        let _ = reader.read_line(&mut line);
+        let mut spawned: Option<Child> = None;
+        loop {
+            let mut line = String::new();
+            // EOF or an error (the test died) ends us too.
+            if !matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+                break;
+            }
+            match line.trim_end() {
+                // A child left in our process group, like a process console.
+                "spawn-holder" => {
+                    let child = role_command(
+                        "holder",
+                        &[("CTL", var("CTL").into()), ("LOCK", "none".into())],
+                    )
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                    spawned = Some(child);
+                }
+                "killpg" => {
+                    // We are in the group too: keep our own SIGTERM pending.
+                    let mut set = SigSet::empty();
+                    set.add(Signal::SIGTERM);
+                    set.thread_block().unwrap();
+                    daemonize::terminate_process_group(pgid).unwrap();
+                    let status = spawned.take().map(|mut c| c.wait().unwrap().code());
+                    writeln!(ctl, "holder-exit {status:?}").unwrap();
+                }
+                _ => break,
+            }
+        }
         drop(pidfile);
         let _ = writeln!(ctl, "bye");
         ExitCode::SUCCESS

@@ -34,7 +34,7 @@ use conmand_core::config::Priority;
 use nix::unistd::ForkResult;
 use rustix::fs::Mode;
 
-use crate::daemonlog::{errno_text, format_line};
+use crate::daemonlog::{DaemonLogHandle, errno_text, format_line};
 
 const STATUS_OK: u8 = b'K';
 const STATUS_ERR: u8 = b'E';
@@ -56,6 +56,38 @@ pub enum DaemonError {
     /// The first `fork` failed.
     #[error("Unable to create child process: {}", errno_text(.0))]
     Fork(#[source] io::Error),
+    /// [`terminate_process_group`] failed (ConMan logs this as a warning).
+    #[error("Unable to terminate process group ID {pgid}: {}", errno_text(source))]
+    ProcessGroup {
+        /// The process group.
+        pgid: i32,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Sends SIGTERM to the daemon's whole process group at exit, which also ends
+/// process-console children left behind (ConMan does this in daemon mode only, with
+/// the pgid from [`Daemonizing::pgid`]).
+///
+/// The calling process is in the group and gets the SIGTERM too: call it last,
+/// while a SIGTERM handler is installed (tokio's stays installed once registered)
+/// or with SIGTERM blocked.
+pub fn terminate_process_group(pgid: i32) -> Result<(), DaemonError> {
+    // Never let a bogus value become kill(0, ...) or kill(-1, ...) (every process).
+    let group = (pgid > 1)
+        .then(|| rustix::process::Pid::from_raw(pgid))
+        .flatten()
+        .ok_or_else(|| DaemonError::ProcessGroup {
+            pgid,
+            source: io::Error::from_raw_os_error(libc::EINVAL),
+        })?;
+    rustix::process::kill_process_group(group, rustix::process::Signal::TERM).map_err(|e| {
+        DaemonError::ProcessGroup {
+            pgid,
+            source: e.into(),
+        }
+    })
 }
 
 /// Whether `conmand` should daemonize: not with `-F`, and not under systemd
@@ -139,6 +171,17 @@ impl Daemonizing {
     /// active (daemon mode), or the invoker would see it twice.
     pub fn fail(mut self, message: &str) -> ! {
         report_and_exit(&mut self.pipe, message)
+    }
+
+    /// ConMan's `log_err` while daemonizing: when stderr is no longer active (daemon
+    /// mode), first writes `message` at ERROR to the daemon log file and syslog, then
+    /// [`Daemonizing::fail`]s. While stderr is active the parent's copy is the only
+    /// one, so the invoker sees the message exactly once either way.
+    pub fn fail_logged(self, log: &DaemonLogHandle, message: &str) -> ! {
+        if !log.stderr_active() {
+            log.log(Priority::Err, message);
+        }
+        self.fail(message)
     }
 
     /// Completes daemonizing: `chdir("/")`, stdin/stdout/stderr onto `/dev/null`,
@@ -267,6 +310,17 @@ mod tests {
                 "ERROR:     Daemon exited before completing its startup\n".to_owned()
             )
         );
+    }
+
+    #[test]
+    fn process_group_refuses_bogus_ids() {
+        for pgid in [-1, 0, 1] {
+            let err = terminate_process_group(pgid).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("Unable to terminate process group ID {pgid}: Invalid argument")
+            );
+        }
     }
 
     #[test]
