@@ -46,38 +46,26 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 type TestFn = fn();
 
-const TESTS: &[(&str, TestFn)] = &[
-    (
-        "lock_conflict_names_the_holder_pid",
-        lock_conflict_names_the_holder_pid,
-    ),
-    ("control_k_r_q_via_lock", control_k_r_q_via_lock),
-    ("control_via_pidfile_fallback", control_via_pidfile_fallback),
-    (
-        "daemonize_success_exits_0_and_detaches",
-        daemonize_success_exits_0_and_detaches,
-    ),
-    (
-        "daemonize_fail_returns_message_and_exit_1",
-        daemonize_fail_returns_message_and_exit_1,
-    ),
-    (
-        "daemonize_fail_after_switch_is_logged_and_printed_once",
-        daemonize_fail_after_switch_is_logged_and_printed_once,
-    ),
-    (
-        "daemonize_vanished_daemon_exits_1",
-        daemonize_vanished_daemon_exits_1,
-    ),
-    (
-        "daemonize_then_config_in_use_exits_1",
-        daemonize_then_config_in_use_exits_1,
-    ),
-    (
-        "daemon_logfile_locked_elsewhere_warns",
-        daemon_logfile_locked_elsewhere_warns,
-    ),
-    ("limits_in_a_child_process", limits_in_a_child_process),
+/// `(name, fn)` pairs from function names.
+macro_rules! test_list {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as TestFn)),*]
+    };
+}
+
+const TESTS: &[(&str, TestFn)] = test_list![
+    lock_conflict_names_the_holder_pid,
+    control_k_r_q_via_lock,
+    control_via_pidfile_fallback,
+    daemonize_success_exits_0_and_detaches,
+    daemonize_fail_returns_message_and_exit_1,
+    daemonize_fail_after_switch_is_logged_and_printed_once,
+    daemonize_vanished_daemon_exits_1,
+    daemonize_then_config_in_use_exits_1,
+    daemon_logfile_locked_elsewhere_warns,
+    interop_debian_conmand_sees_our_lock,
+    interop_our_tools_see_debian_conmand,
+    limits_in_a_child_process,
 ];
 
 fn main() -> ExitCode {
@@ -577,6 +565,161 @@ fn daemon_logfile_locked_elsewhere_warns() {
     // With the other process gone, a reopen (SIGHUP) gets the file back.
     handle.reopen();
     assert_eq!(handle.logfile_path().as_deref(), Some(logfile.as_path()));
+}
+
+/// The real peer binary at `path`, or `None` (test skipped) when it is not installed;
+/// a missing peer fails the test when `CI=true`.
+fn peer(path: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(path);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        env::var("CI").as_deref() != Ok("true"),
+        "peer {path} is missing and CI=true"
+    );
+    println!("skipped: peer {path} is not installed");
+    None
+}
+
+/// Debian's C `conmand -q/-r/-k` and its own start-up lock check find the pid of a
+/// process holding our `ConfigLock`, and print the same messages we do.
+fn interop_debian_conmand_sees_our_lock() {
+    let Some(conmand) = peer("/usr/sbin/conmand") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_in(dir.path());
+    let ctl = Ctl::new(dir.path());
+    let (mut holder, mut conn) = start_holder(&ctl, &conf, "config");
+    let pid = holder.pid();
+    let c = |extra: &[&str]| {
+        let out = Command::new(&conmand)
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf)
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().map(|c| u8::try_from(c).unwrap()),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+
+    assert_eq!(c(&["-q"]), (Some(0), format!("{pid}\n"), String::new()));
+
+    // A second daemon on the same configuration is refused with our exact text.
+    let ours = ConfigLock::acquire(&conf).unwrap_err().to_string();
+    let (code, _, err) = c(&[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err, daemonlog::format_line(Priority::Err, &ours));
+
+    let (code, _, err) = c(&["-r", "-v"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(conn.line(), "signal 1");
+    assert_eq!(
+        signal(&conf, None, Control::Reconfig, true),
+        (0, String::new(), err)
+    );
+    assert_eq!(conn.line(), "signal 1");
+
+    let (code, _, err) = c(&["-k", "-v"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        err,
+        format!(
+            "Configuration \"{}\" (pid {pid}) terminated on signal=15\n",
+            conf.display()
+        )
+    );
+    assert_eq!(conn.line(), "signal 15");
+    assert_eq!(holder.wait_exit_code(), Some(0));
+
+    // Nobody home: the same message and status from both.
+    let (code, out, err) = c(&["-q"]);
+    assert_eq!(code, Some(1));
+    assert!(err.ends_with("does not appear to be active\n"), "{err}");
+    assert_eq!(
+        (1, out, err),
+        signal(&conf, None, Control::Query, false),
+        "C and Rust agree"
+    );
+}
+
+/// Our `find_daemon_pid`, `ConfigLock` and `-q/-r/-k` against a running Debian
+/// `conmand -F` (which binds a free loopback port and has one idle unix console).
+fn interop_our_tools_see_debian_conmand() {
+    let Some(conmand) = peer("/usr/sbin/conmand") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.path().join("conman.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server loopback=on port={port}\nconsole name=\"u\" dev=\"unix:{}\"\n",
+            dir.path().join("nosuch.sock").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(&conmand)
+        .arg("-F")
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut daemon = Helper { child };
+    let pid = daemon.pid();
+    // Lines of the daemon's stderr. Bounded; when full the reader thread blocks,
+    // which only slows the daemon's logging (a handful of lines here).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(64);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |want: &str| {
+        loop {
+            let line = rx
+                .recv_timeout(TIMEOUT)
+                .unwrap_or_else(|e| panic!("no {want:?} from conmand: {e}"));
+            if line == want {
+                break;
+            }
+        }
+    };
+    wait_for(&format!(
+        "NOTICE:    Starting ConMan daemon 0.2.7 (pid {pid})"
+    ));
+
+    assert_eq!(find_daemon_pid(&conf, None), Some(pid));
+    match ConfigLock::acquire(&conf) {
+        Err(LockError::InUse { pid: p, .. }) => assert_eq!(p, pid),
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    assert_eq!(
+        signal(&conf, None, Control::Query, false),
+        (0, format!("{pid}\n"), String::new())
+    );
+    assert_eq!(signal(&conf, None, Control::Reconfig, false).0, 0);
+    wait_for("NOTICE:    Performing reconfig on signal=1");
+    assert_eq!(signal(&conf, None, Control::Kill, false).0, 0);
+    wait_for("NOTICE:    Exiting on signal=15");
+    assert_eq!(daemon.wait_exit_code(), Some(0));
 }
 
 fn limits_in_a_child_process() {
