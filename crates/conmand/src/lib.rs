@@ -18,11 +18,18 @@
 //! - [`logfile`]: the pool of log writer threads (lossless, batched, bounded).
 //! - [`reset`]: the `&R` reset command.
 //! - [`timefmt`]: ConMan's local-time strings.
+//! - [`daemon`]: process-level plumbing run before and around the tokio runtime:
+//!   daemonizing, the config-file lock, `-k`/`-r`/`-q`, the pidfile, the cleaned
+//!   child environment and resource limits.
+//! - [`daemonlog`]: the daemon's own log (stderr, log file, syslog) in ConMan's format,
+//!   as a `tracing` layer, plus the [`notice!`] macro.
 
 pub mod check;
 pub mod cli;
 pub mod client;
 pub mod console;
+pub mod daemon;
+pub mod daemonlog;
 pub mod engine;
 pub mod fsprobe;
 pub mod logfile;

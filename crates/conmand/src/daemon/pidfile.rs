@@ -1,0 +1,270 @@
+//! The pidfile (`server pidfile=` or `-P`): written by the daemon after
+//! daemonizing, read by `-k`/`-r`/`-q` as a fallback, removed at exit.
+//!
+//! Writing follows ConMan's `write_pidfile`: the name must be absolute (the daemon
+//! `chdir`s to `/`), any old file is unlinked first, intermediate directories are
+//! created, group/other write permission is withheld, and the content is `"<pid>\n"`.
+//! A write failure is an error the caller logs at ERROR priority before continuing
+//! without a pidfile, as ConMan does.
+//!
+//! The [`Pidfile`] guard removes the file when dropped, but only from the process that
+//! wrote it and only while the file still names that process, so a forked child or a
+//! newer daemon's pidfile is never removed by mistake.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::daemonlog::errno_text;
+
+/// Errors writing the pidfile; `Display` is ConMan's message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PidfileError {
+    /// The name is not absolute.
+    #[error("Unable to create relative-path pidfile \"{}\"", path.display())]
+    Relative {
+        /// The pidfile name.
+        path: PathBuf,
+    },
+    /// Creating the file failed.
+    #[error("Unable to open pidfile \"{}\": {}", path.display(), errno_text(source))]
+    Open {
+        /// The pidfile name.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Writing the pid failed.
+    #[error("Unable to write to pidfile \"{}\": {}", path.display(), errno_text(source))]
+    Write {
+        /// The pidfile name.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Removing the file failed (other than it being gone already).
+    #[error("Unable to delete pid file \"{}\": {}", path.display(), errno_text(source))]
+    Remove {
+        /// The pidfile name.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// A pidfile written by this process; removed on [`Pidfile::remove`] or drop.
+#[derive(Debug)]
+pub struct Pidfile {
+    path: PathBuf,
+    /// The pid written, i.e. the writer's pid. Removal happens only in that process.
+    pid: u32,
+    /// Cleared once removed, so drop does nothing more.
+    armed: bool,
+}
+
+impl Pidfile {
+    /// Writes `"<pid>\n"` for the calling process to `path`. Call it after
+    /// daemonizing, so the file holds the daemon's pid.
+    pub fn create(path: &Path) -> Result<Pidfile, PidfileError> {
+        if !path.is_absolute() {
+            return Err(PidfileError::Relative {
+                path: path.to_owned(),
+            });
+        }
+        let pid = std::process::id();
+        let _ = std::fs::remove_file(path);
+        if let Some(dir) = path.parent() {
+            // Errors surface as the open error below.
+            let _ = DirBuilder::new().recursive(true).mode(0o755).create(dir);
+        }
+        // 0644 = 0666 minus group/other write: ConMan's `umask |= 022` without
+        // changing the process-wide umask.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(path)
+            .map_err(|source| PidfileError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let guard = Pidfile {
+            path: path.to_owned(),
+            pid,
+            armed: true,
+        };
+        // On a write error the guard's drop unlinks the partial file (as ConMan does).
+        file.write_all(format!("{pid}\n").as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|source| PidfileError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(guard)
+    }
+
+    /// The pidfile's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the pidfile now (clean exit), reporting a failure ConMan logs as
+    /// `Unable to delete pid file "<f>": <err>`. A file already gone, or one that no
+    /// longer holds our pid, is left alone and is not an error.
+    pub fn remove(mut self) -> Result<(), PidfileError> {
+        self.remove_inner()
+    }
+
+    fn remove_inner(&mut self) -> Result<(), PidfileError> {
+        if !std::mem::replace(&mut self.armed, false) || std::process::id() != self.pid {
+            return Ok(());
+        }
+        if read_pidfile(&self.path).is_some_and(|p| u32::try_from(p).ok() != Some(self.pid)) {
+            return Ok(());
+        }
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(PidfileError::Remove {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+impl Drop for Pidfile {
+    fn drop(&mut self) {
+        // Best effort: an explicit `remove` reports errors.
+        let _ = self.remove_inner();
+    }
+}
+
+/// Reads a pid from a pidfile the way ConMan's `read_pidfile` does (`fscanf("%d")`):
+/// leading blanks skipped, an optional sign, digits, anything after ignored. `None`
+/// when the file is missing or unreadable, holds no number, or the number is ≤ 1.
+/// Unreadable or garbled files are logged as warnings, as ConMan does.
+pub fn read_pidfile(path: &Path) -> Option<i32> {
+    let text = std::fs::read(path).ok()?;
+    match parse_pid(&text) {
+        Some(pid) if pid > 1 => Some(pid),
+        Some(_) => None,
+        None => {
+            tracing::warn!("Unable to obtain pid from pidfile \"{}\"", path.display());
+            None
+        }
+    }
+}
+
+/// `fscanf("%d")` on bytes: `None` if no integer starts the (blank-trimmed) text.
+fn parse_pid(text: &[u8]) -> Option<i32> {
+    let s = std::str::from_utf8(text).ok().unwrap_or("");
+    let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (sign, digits) = match s.as_bytes().first() {
+        Some(b'-') => (-1i64, &s[1..]),
+        Some(b'+') => (1, &s[1..]),
+        _ => (1, s),
+    };
+    let end = digits
+        .as_bytes()
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    if end == 0 {
+        return None;
+    }
+    let value: i64 = digits[..end].parse().ok()?;
+    i32::try_from(sign * value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_pid_is_like_fscanf_d() {
+        assert_eq!(parse_pid(b"13241\n"), Some(13241));
+        assert_eq!(parse_pid(b"  \n42 trailing"), Some(42));
+        assert_eq!(parse_pid(b"+7"), Some(7));
+        assert_eq!(parse_pid(b"-3"), Some(-3));
+        assert_eq!(parse_pid(b"abc"), None);
+        assert_eq!(parse_pid(b""), None);
+        assert_eq!(parse_pid(b"99999999999"), None);
+    }
+
+    #[test]
+    fn create_writes_pid_newline_and_drop_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/sub/conmand.pid");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "stale\n").unwrap();
+        let guard = Pidfile::create(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o022, 0, "{mode:o}");
+        assert_eq!(read_pidfile(&path), i32::try_from(std::process::id()).ok());
+        drop(guard);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn create_makes_intermediate_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/c.pid");
+        let guard = Pidfile::create(&path).unwrap();
+        assert!(path.exists());
+        guard.remove().unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn relative_and_unwritable_paths_are_errors() {
+        let err = Pidfile::create(Path::new("rel.pid")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unable to create relative-path pidfile \"rel.pid\""
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").unwrap();
+        let err = Pidfile::create(&blocker.join("x.pid")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "Unable to open pidfile \"{}\": Not a directory",
+                blocker.join("x.pid").display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_replaced_pidfile_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pid");
+        let guard = Pidfile::create(&path).unwrap();
+        // Another daemon took over the name.
+        std::fs::write(&path, "424242\n").unwrap();
+        drop(guard);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "424242\n");
+    }
+
+    #[test]
+    fn read_pidfile_rejects_missing_small_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        assert_eq!(read_pidfile(&path), None);
+        std::fs::write(&path, "1\n").unwrap();
+        assert_eq!(read_pidfile(&path), None);
+        std::fs::write(&path, "junk\n").unwrap();
+        assert_eq!(read_pidfile(&path), None);
+        std::fs::write(&path, "12345\n").unwrap();
+        assert_eq!(read_pidfile(&path), Some(12345));
+    }
+}
