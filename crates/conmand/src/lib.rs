@@ -16,6 +16,7 @@
 //!   reconnect backoff and client fan-out; [`console::backend`] defines the one
 //!   backend interface and holds one module per transport.
 //! - [`logfile`]: the pool of log writer threads (lossless, batched, bounded).
+//! - [`run`]: the process life cycle behind `main` (daemonize, lock, signals).
 //! - [`reset`]: the `&R` reset command.
 //! - [`timefmt`]: ConMan's local-time strings.
 //! - [`daemon`]: process-level plumbing run before and around the tokio runtime:
@@ -35,6 +36,7 @@ pub mod fsprobe;
 pub mod logfile;
 pub mod registry;
 pub mod reset;
+pub mod run;
 pub mod server;
 pub mod session;
 pub mod timefmt;

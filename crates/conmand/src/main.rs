@@ -13,14 +13,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if cli.test_config {
-        let code = run_check(
-            &cli,
-            &mut std::io::stdout().lock(),
-            &mut std::io::stderr().lock(),
-        );
+        let code = run_check(&cli, &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
         return ExitCode::from(code);
     }
-    // The daemon itself is not wired up yet (another branch replaces this).
-    eprintln!("conmand: not implemented yet (only -t, -V and -h work)");
-    ExitCode::FAILURE
+    conmand::run::main(cli)
 }

@@ -1,0 +1,304 @@
+//! `conmand`'s process life cycle, in ConMan's order (reference §5.2): parse the
+//! command line and configuration, daemonize, lock the configuration, write the
+//! pidfile, set limits, start the runtime, listen, serve, and handle signals.
+//!
+//! SIGHUP reopens the daemon log and every console log and, unlike ConMan, also
+//! re-reads the configuration and applies it (consoles added, removed, changed); an
+//! invalid new file is reported and the running configuration stays.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use conmand_core::config::{self as cfg, Config, Parsed};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::Cli;
+use crate::daemon::{control, daemonize, env, limits, lock, pidfile};
+use crate::daemonlog::{self, DaemonLogHandle, LogInit, LogfileSpec, Syslog};
+use crate::engine::{Engine, EngineOpts};
+use crate::fsprobe::RealProbe;
+use crate::notice;
+
+/// The daemon's version as ConMan prints it in its start/stop lines.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The licence text printed by `-L`.
+pub const LICENSE: &str = "conman-rs is distributed under the MIT License.\n\
+Copyright (c) 2026 conman-rs developers.\n\
+It is a reimplementation of ConMan (https://dun.github.io/conman/) and shares no code with it.\n";
+
+/// Run `conmand` with parsed arguments; returns the process exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    if cli.license {
+        print!("{LICENSE}");
+        return ExitCode::SUCCESS;
+    }
+    let action = if cli.kill {
+        Some(control::Control::Kill)
+    } else if cli.reopen {
+        Some(control::Control::Reconfig)
+    } else if cli.query {
+        Some(control::Control::Query)
+    } else {
+        None
+    };
+    if let Some(action) = action {
+        let pidfile = cli.pidfile.as_deref().map(absolute);
+        let code = control::signal_daemon(
+            &cli.config,
+            pidfile.as_deref(),
+            action,
+            cli.verbose,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
+        return ExitCode::from(code);
+    }
+    let log = match daemonlog::init(LogInit::default()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ERROR:     {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serve(cli, &log) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            tracing::error!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// Read and parse the configuration, logging every problem as ConMan does.
+fn load_config(path: &Path, bytes: &[u8]) -> Parsed {
+    let origin = path.to_string_lossy();
+    let parsed = Config::parse_bytes(bytes, &origin, &RealProbe::new());
+    for w in &parsed.warnings {
+        tracing::warn!("{}", w.conman_format());
+    }
+    for e in &parsed.errors {
+        tracing::error!("{}", e.conman_format());
+    }
+    parsed
+}
+
+/// Fatal errors end the process with exit status 1 (reaching the invoking shell
+/// through the daemonize pipe when daemonizing).
+fn serve(cli: Cli, log: &DaemonLogHandle) -> Result<(), String> {
+    let bytes = std::fs::read(&cli.config).map_err(|e| {
+        format!("Unable to open \"{}\": {}", cli.config.display(), daemonlog::errno_text(&e))
+    })?;
+    let parsed = load_config(&cli.config, &bytes);
+    let mut config = parsed.config;
+    if config.consoles.is_empty() {
+        return Err(format!("Configuration \"{}\" has no consoles defined", cli.config.display()));
+    }
+    if let Some(p) = cli.port {
+        config.server.port = Some(p);
+    }
+    let pidfile_path = cli.pidfile.as_deref().map(absolute).or(config.server.pidfile.clone());
+    if cli.verbose {
+        display_configuration(&cli, &config);
+    }
+
+    let daemonizing = if daemonize::should_daemonize(cli.foreground) {
+        Some(daemonize::begin().map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    // From here on a fatal error must reach the invoking shell through the
+    // daemonize pipe (`fail_logged` exits the process).
+    let startup = startup(&cli.config, pidfile_path.as_deref(), &config);
+    let (config_lock, pidfile, daemonizing) = match (startup, daemonizing) {
+        (Ok((l, p)), d) => (l, p, d),
+        (Err(msg), Some(d)) => d.fail_logged(log, &msg),
+        (Err(msg), None) => return Err(msg),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("Unable to start the runtime: {e}"))?;
+    let res = runtime.block_on(run_daemon(&cli, config, log, daemonizing));
+    drop(runtime);
+    drop(config_lock);
+    if let Some(p) = pidfile {
+        let _ = p.remove();
+    }
+    res
+}
+
+/// Lock the configuration, write the pidfile, set resource limits.
+fn startup(
+    config_path: &Path,
+    pidfile_path: Option<&Path>,
+    config: &Config,
+) -> Result<(lock::ConfigLock, Option<pidfile::Pidfile>), String> {
+    let config_lock = lock::ConfigLock::acquire(config_path).map_err(|e| e.to_string())?;
+    let pidfile = match pidfile_path {
+        Some(p) => Some(pidfile::Pidfile::create(p).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    if let Err(e) = limits::set_coredump(config.server.coredump) {
+        tracing::warn!("{e}");
+    }
+    match limits::set_nofile(config.server.nofile) {
+        Ok(soft) if config.server.nofile != 0 => {
+            tracing::info!("{}", limits::open_file_limit_message(soft))
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("{e}"),
+    }
+    Ok((config_lock, pidfile))
+}
+
+async fn run_daemon(
+    cli: &Cli,
+    config: Config,
+    log: &DaemonLogHandle,
+    daemonizing: Option<daemonize::Daemonizing>,
+) -> Result<(), String> {
+    let port = config.server.port.unwrap_or(cfg::DEFAULT_PORT);
+    let listeners = crate::server::bind(port, config.server.loopback).map_err(|e| {
+        format!("Unable to bind to TCP port {port}: {}", daemonlog::errno_text(&e))
+    });
+    let listeners = match (listeners, daemonizing) {
+        (Ok(l), d) => (l, d),
+        (Err(msg), Some(d)) => d.fail_logged(log, &msg),
+        (Err(msg), None) => return Err(msg),
+    };
+    let (listeners, daemonizing) = listeners;
+    let bound = listeners.first().and_then(|l| l.local_addr().ok()).map_or(port, |a| a.port());
+    notice!("Starting ConMan daemon {VERSION} (pid {})", std::process::id());
+    tracing::info!("Listening on TCP port {bound}");
+    if let Some(d) = daemonizing {
+        log.switch_to_daemon_mode(logfile_spec(&config, cli.zero_logs), config.server.syslog.map(Syslog::new));
+        d.finish();
+    }
+    let opts = EngineOpts { zero_logs: cli.zero_logs, log_threads: 2, child_env: env::cleaned_env() };
+    let engine = Engine::start(config, opts)
+        .await
+        .map_err(|e| format!("Unable to start consoles: {e}"))?;
+    for l in listeners {
+        engine.serve(l);
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let signo = loop {
+        tokio::select! {
+            _ = hup.recv() => reconfigure(cli, &engine, log).await,
+            _ = term.recv() => break libc::SIGTERM,
+            _ = int.recv() => break libc::SIGINT,
+        }
+    };
+    notice!("Exiting on signal={signo}");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    engine.shutdown().await;
+    notice!("Stopping ConMan daemon {VERSION} (pid {})", std::process::id());
+    Ok(())
+}
+
+/// SIGHUP: reopen the logs and apply the configuration file again.
+async fn reconfigure(cli: &Cli, engine: &Engine, log: &DaemonLogHandle) {
+    notice!("Performing reconfig on signal={}", libc::SIGHUP);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+    log.reopen();
+    match tokio::fs::read(&cli.config).await {
+        Ok(bytes) => {
+            let parsed = load_config(&cli.config, &bytes);
+            if !parsed.errors.is_empty() {
+                tracing::error!(
+                    "Configuration \"{}\" has {} error(s); keeping the running configuration",
+                    cli.config.display(),
+                    parsed.errors.len()
+                );
+            } else {
+                let mut new = parsed.config;
+                if let Some(p) = cli.port {
+                    new.server.port = Some(p);
+                }
+                for change in engine.reload(new).await {
+                    notice!("Reconfig: console {change}");
+                }
+            }
+        }
+        Err(e) => tracing::error!(
+            "Unable to open \"{}\": {}; keeping the running configuration",
+            cli.config.display(),
+            daemonlog::errno_text(&e)
+        ),
+    }
+    engine.reopen_logs().await;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+fn logfile_spec(config: &Config, zero: bool) -> Option<LogfileSpec> {
+    let lf = config.server.logfile.as_ref()?;
+    let expand: daemonlog::ExpandFn = Arc::new(|tmpl: &str| {
+        let ctx = cfg::ExpandCtx {
+            name: None,
+            dev: None,
+            pid: std::process::id(),
+            strftime: &crate::timefmt::strftime_one,
+        };
+        cfg::expand(tmpl, &ctx).map(PathBuf::from).map_err(|_| "filename too long".to_string())
+    });
+    Some(LogfileSpec { template: lf.name.clone(), priority: lf.priority, truncate: zero, expand })
+}
+
+/// `-v`: ConMan's configuration summary on stderr (`display_configuration`).
+fn display_configuration(cli: &Cli, config: &Config) {
+    let s = &config.server;
+    let mut opts = String::new();
+    if s.coredump {
+        opts.push_str(" CoreDump");
+    }
+    if s.keepalive {
+        opts.push_str(" KeepAlive");
+    }
+    if s.logfile.is_some() {
+        opts.push_str(" LogFile");
+    }
+    if s.loopback {
+        opts.push_str(" LoopBack");
+    }
+    if s.resetcmd.is_some() {
+        opts.push_str(" ResetCmd");
+    }
+    if s.syslog.is_some() {
+        opts.push_str(" SysLog");
+    }
+    if s.tcpwrappers {
+        opts.push_str(" TCP-Wrappers");
+    }
+    if s.timestamp_minutes > 0 {
+        opts.push_str(&format!(" TimeStamp={}m", s.timestamp_minutes));
+    }
+    if cli.zero_logs {
+        opts.push_str(" ZeroLogs");
+    }
+    if opts.is_empty() {
+        opts.push_str(" None");
+    }
+    let n = config.consoles.len();
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\nConfiguration: {}\nOptions:{opts}\nMonitoring {n} console{}\n\n",
+        cli.config.display(),
+        if n == 1 { "" } else { "s" }
+    );
+}
