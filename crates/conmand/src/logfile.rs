@@ -231,38 +231,38 @@ impl Worker {
                 dirty.push(id);
             }
             LogMsg::Data { id, bytes } => {
-                if let Some(f) = self.files.get_mut(&id) {
-                    if f.file.is_some() {
-                        if f.opts.sanitize || f.opts.timestamp {
-                            f.line.process(&bytes, stamp, &mut f.pending);
-                        } else {
-                            f.pending.extend_from_slice(&bytes);
-                        }
-                        dirty.push(id);
+                if let Some(f) = self.files.get_mut(&id)
+                    && f.file.is_some()
+                {
+                    if f.opts.sanitize || f.opts.timestamp {
+                        f.line.process(&bytes, stamp, &mut f.pending);
+                    } else {
+                        f.pending.extend_from_slice(&bytes);
                     }
+                    dirty.push(id);
                 }
             }
             LogMsg::Notice { id, bytes } => {
-                if let Some(f) = self.files.get_mut(&id) {
-                    if f.file.is_some() {
-                        f.pending.extend_from_slice(&bytes);
-                        f.line.reset();
-                        dirty.push(id);
-                    }
+                if let Some(f) = self.files.get_mut(&id)
+                    && f.file.is_some()
+                {
+                    f.pending.extend_from_slice(&bytes);
+                    f.line.reset();
+                    dirty.push(id);
                 }
             }
             LogMsg::Mark { id } => {
-                if let Some(f) = self.files.get_mut(&id) {
-                    if f.file.is_some() {
-                        let msg = format!(
-                            "\r\n<ConMan> Console [{}] log at {}.\r\n",
-                            f.console,
-                            timefmt::long_now()
-                        );
-                        f.pending.extend_from_slice(msg.as_bytes());
-                        f.line.reset();
-                        dirty.push(id);
-                    }
+                if let Some(f) = self.files.get_mut(&id)
+                    && f.file.is_some()
+                {
+                    let msg = format!(
+                        "\r\n<ConMan> Console [{}] log at {}.\r\n",
+                        f.console,
+                        timefmt::long_now()
+                    );
+                    f.pending.extend_from_slice(msg.as_bytes());
+                    f.line.reset();
+                    dirty.push(id);
                 }
             }
             LogMsg::Reopen { id } => {
@@ -384,14 +384,15 @@ enum OpenLogError {
 }
 
 fn open_log(path: &Path, truncate: bool, lock: bool) -> Result<File, OpenLogError> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(dir)
-                .map_err(OpenLogError::Io)?;
-        }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(OpenLogError::Io)?;
     }
     let mut oo = OpenOptions::new();
     oo.read(true).append(true).create(true).mode(0o600);

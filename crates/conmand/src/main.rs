@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if cli.test_config {
-        let code = run_check(&cli, &mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+        let code = run_check(
+            &cli,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
         return ExitCode::from(code);
     }
     conmand::run::main(cli)

@@ -76,7 +76,9 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -97,17 +99,28 @@ fn load_config(path: &Path, bytes: &[u8]) -> Parsed {
 /// through the daemonize pipe when daemonizing).
 fn serve(cli: Cli, log: &DaemonLogHandle) -> Result<(), String> {
     let bytes = std::fs::read(&cli.config).map_err(|e| {
-        format!("Unable to open \"{}\": {}", cli.config.display(), daemonlog::errno_text(&e))
+        format!(
+            "Unable to open \"{}\": {}",
+            cli.config.display(),
+            daemonlog::errno_text(&e)
+        )
     })?;
     let parsed = load_config(&cli.config, &bytes);
     let mut config = parsed.config;
     if config.consoles.is_empty() {
-        return Err(format!("Configuration \"{}\" has no consoles defined", cli.config.display()));
+        return Err(format!(
+            "Configuration \"{}\" has no consoles defined",
+            cli.config.display()
+        ));
     }
     if let Some(p) = cli.port {
         config.server.port = Some(p);
     }
-    let pidfile_path = cli.pidfile.as_deref().map(absolute).or(config.server.pidfile.clone());
+    let pidfile_path = cli
+        .pidfile
+        .as_deref()
+        .map(absolute)
+        .or(config.server.pidfile.clone());
     if cli.verbose {
         display_configuration(&cli, &config);
     }
@@ -129,7 +142,8 @@ fn serve(cli: Cli, log: &DaemonLogHandle) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("Unable to start the runtime: {e}"))?;
-    let res = runtime.block_on(run_daemon(&cli, config, log, daemonizing));
+    let mut config_lock = config_lock;
+    let res = runtime.block_on(run_daemon(&cli, config, log, daemonizing, &mut config_lock));
     drop(runtime);
     drop(config_lock);
     if let Some(p) = pidfile {
@@ -167,10 +181,14 @@ async fn run_daemon(
     config: Config,
     log: &DaemonLogHandle,
     daemonizing: Option<daemonize::Daemonizing>,
+    config_lock: &mut lock::ConfigLock,
 ) -> Result<(), String> {
     let port = config.server.port.unwrap_or(cfg::DEFAULT_PORT);
     let listeners = crate::server::bind(port, config.server.loopback).map_err(|e| {
-        format!("Unable to bind to TCP port {port}: {}", daemonlog::errno_text(&e))
+        format!(
+            "Unable to bind to TCP port {port}: {}",
+            daemonlog::errno_text(&e)
+        )
     });
     let listeners = match (listeners, daemonizing) {
         (Ok(l), d) => (l, d),
@@ -178,14 +196,35 @@ async fn run_daemon(
         (Err(msg), None) => return Err(msg),
     };
     let (listeners, daemonizing) = listeners;
-    let bound = listeners.first().and_then(|l| l.local_addr().ok()).map_or(port, |a| a.port());
-    notice!("Starting ConMan daemon {VERSION} (pid {})", std::process::id());
+    let bound = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(port, |a| a.port());
+    // ConMan's order: open the daemon log, log the start, then detach from the shell.
+    if daemonizing.is_some() {
+        log.switch_to_daemon_mode(
+            logfile_spec(&config, cli.zero_logs),
+            config.server.syslog.map(Syslog::new),
+        );
+    }
+    notice!(
+        "Starting ConMan daemon {VERSION} (pid {})",
+        std::process::id()
+    );
     tracing::info!("Listening on TCP port {bound}");
     if let Some(d) = daemonizing {
-        log.switch_to_daemon_mode(logfile_spec(&config, cli.zero_logs), config.server.syslog.map(Syslog::new));
         d.finish();
     }
-    let opts = EngineOpts { zero_logs: cli.zero_logs, log_threads: 2, child_env: env::cleaned_env() };
+    // Install the handlers before any child exists: daemonizing left SIGHUP ignored,
+    // and an ignored signal stays ignored across exec.
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let opts = EngineOpts {
+        zero_logs: cli.zero_logs,
+        log_threads: 2,
+        child_env: env::cleaned_env(),
+    };
     let engine = Engine::start(config, opts)
         .await
         .map_err(|e| format!("Unable to start consoles: {e}"))?;
@@ -194,12 +233,9 @@ async fn run_daemon(
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let signo = loop {
         tokio::select! {
-            _ = hup.recv() => reconfigure(cli, &engine, log).await,
+            _ = hup.recv() => reconfigure(cli, &engine, log, config_lock).await,
             _ = term.recv() => break libc::SIGTERM,
             _ = int.recv() => break libc::SIGINT,
         }
@@ -207,16 +243,24 @@ async fn run_daemon(
     notice!("Exiting on signal={signo}");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     engine.shutdown().await;
-    notice!("Stopping ConMan daemon {VERSION} (pid {})", std::process::id());
+    notice!(
+        "Stopping ConMan daemon {VERSION} (pid {})",
+        std::process::id()
+    );
     Ok(())
 }
 
 /// SIGHUP: reopen the logs and apply the configuration file again.
-async fn reconfigure(cli: &Cli, engine: &Engine, log: &DaemonLogHandle) {
+async fn reconfigure(
+    cli: &Cli,
+    engine: &Engine,
+    log: &DaemonLogHandle,
+    config_lock: &mut lock::ConfigLock,
+) {
     notice!("Performing reconfig on signal={}", libc::SIGHUP);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
     log.reopen();
-    match tokio::fs::read(&cli.config).await {
+    match reread_config(cli, config_lock) {
         Ok(bytes) => {
             let parsed = load_config(&cli.config, &bytes);
             if !parsed.errors.is_empty() {
@@ -245,6 +289,19 @@ async fn reconfigure(cli: &Cli, engine: &Engine, log: &DaemonLogHandle) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 }
 
+/// Read the configuration again without losing the lock that `-k`/`-r`/`-q` find
+/// the daemon by: POSIX locks drop when *any* fd of the file is closed, so the file
+/// is read through the locked fd; if an editor replaced the file, lock the new one.
+fn reread_config(cli: &Cli, config_lock: &mut lock::ConfigLock) -> std::io::Result<Vec<u8>> {
+    if !config_lock.is_current() {
+        match lock::ConfigLock::acquire(&cli.config) {
+            Ok(new) => *config_lock = new,
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    config_lock.read_contents()
+}
+
 fn logfile_spec(config: &Config, zero: bool) -> Option<LogfileSpec> {
     let lf = config.server.logfile.as_ref()?;
     let expand: daemonlog::ExpandFn = Arc::new(|tmpl: &str| {
@@ -254,9 +311,16 @@ fn logfile_spec(config: &Config, zero: bool) -> Option<LogfileSpec> {
             pid: std::process::id(),
             strftime: &crate::timefmt::strftime_one,
         };
-        cfg::expand(tmpl, &ctx).map(PathBuf::from).map_err(|_| "filename too long".to_string())
+        cfg::expand(tmpl, &ctx)
+            .map(PathBuf::from)
+            .map_err(|_| "filename too long".to_string())
     });
-    Some(LogfileSpec { template: lf.name.clone(), priority: lf.priority, truncate: zero, expand })
+    Some(LogfileSpec {
+        template: lf.name.clone(),
+        priority: lf.priority,
+        truncate: zero,
+        expand,
+    })
 }
 
 /// `-v`: ConMan's configuration summary on stderr (`display_configuration`).

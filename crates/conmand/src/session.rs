@@ -88,10 +88,10 @@ impl Session {
         let mut decoder = EscapeDecoder::new();
         let mut inbuf = BytesMut::with_capacity(1024);
         let mut read_open = true;
-        if !pending.is_empty() {
-            if let Some(r) = self.on_input(&mut decoder, &pending).await {
-                let _ = wr.write_all(&r).await;
-            }
+        if !pending.is_empty()
+            && let Some(r) = self.on_input(&mut decoder, &pending).await
+        {
+            let _ = wr.write_all(&r).await;
         }
         let mut out = BytesMut::new();
         loop {
@@ -106,11 +106,10 @@ impl Session {
                         Ok(_) => {
                             let data = inbuf.split();
                             self.client.touch();
-                            if let Some(r) = self.on_input(&mut decoder, &data).await {
-                                if wr.write_all(&r).await.is_err() {
+                            if let Some(r) = self.on_input(&mut decoder, &data).await
+                                && wr.write_all(&r).await.is_err() {
                                     break;
                                 }
-                            }
                             inbuf.reserve(1024);
                         }
                     }

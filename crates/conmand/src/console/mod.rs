@@ -130,14 +130,19 @@ pub enum Command {
     ResetDone,
 }
 
+/// Builds a console's log path function (`None`: the console is not logged).
+pub type LogPathFn = Arc<dyn Fn(&ConsoleDef) -> Option<crate::logfile::PathFn> + Send + Sync>;
+/// Expands the reset command for a console.
+pub type ResetFn = Arc<dyn Fn(&ConsoleDef) -> Result<String, String> + Send + Sync>;
+
 /// Context shared by every console actor.
 pub struct ConsoleCtx {
     /// The log writer pool.
     pub logs: LogService,
     /// Builds a console's log path each time it is opened.
-    pub log_path: Arc<dyn Fn(&ConsoleDef) -> Option<crate::logfile::PathFn> + Send + Sync>,
+    pub log_path: LogPathFn,
     /// Expands the reset command for a console (`None` when no resetcmd).
-    pub reset_cmd: Option<Arc<dyn Fn(&ConsoleDef) -> Result<String, String> + Send + Sync>>,
+    pub reset_cmd: Option<ResetFn>,
     /// Environment for reset commands.
     pub child_env: Arc<Vec<(std::ffi::OsString, std::ffi::OsString)>>,
 }

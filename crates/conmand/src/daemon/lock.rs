@@ -109,6 +109,16 @@ impl ConfigLock {
         &self.path
     }
 
+    /// Whether the path still names the locked file (an editor may have replaced it
+    /// with a new inode, which leaves the lock on the old one).
+    pub fn is_current(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(&self.path), self.file.metadata()) {
+            (Ok(p), Ok(f)) => p.dev() == f.dev() && p.ino() == f.ino(),
+            _ => false,
+        }
+    }
+
     /// Reads the whole configuration file through the locked fd, from offset 0
     /// (reading it any other way and closing that fd would drop the lock).
     pub fn read_contents(&self) -> io::Result<Vec<u8>> {

@@ -172,11 +172,11 @@ impl AsyncRead for PtyReader {
             Poll::Pending => {
                 // The child exited but a grandchild may still hold the pty open: the
                 // console is gone when the program we started is gone.
-                if let Some(rx) = self.child_exit.as_mut() {
-                    if Pin::new(rx).poll(cx).is_ready() {
-                        self.child_exit = None;
-                        return Poll::Ready(Ok(()));
-                    }
+                if let Some(rx) = self.child_exit.as_mut()
+                    && Pin::new(rx).poll(cx).is_ready()
+                {
+                    self.child_exit = None;
+                    return Poll::Ready(Ok(()));
                 }
                 Poll::Pending
             }
