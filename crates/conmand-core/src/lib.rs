@@ -9,6 +9,9 @@
 //!
 //! - [`config`]: the `conman.conf` language: model types ([`config::Config`],
 //!   [`config::ConsoleSpec`], …), the parser and the validator.
+//! - [`client_escape`]: the `conman` client's keyboard escapes (`&.`, `&?`, `&B`, …) as a
+//!   pure state machine, plus its help and status texts.
 #![warn(missing_docs)]
 
+pub mod client_escape;
 pub mod config;
