@@ -11,7 +11,7 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::args::strerror;
-use crate::wire::{self, Request, Response};
+use conmand_core::protocol::{Command as RequestCommand, Greeting, Request, Response};
 
 /// ConMan's `CONMAN_ERR_LOCAL`: the error happened in the client.
 pub const ERR_LOCAL: i64 = 1;
@@ -135,10 +135,10 @@ impl Connection {
         tty: Option<&str>,
         req: &Request,
     ) -> Result<(bool, Vec<String>), ProtocolError> {
-        self.send(&wire::greeting(user, tty))?;
+        self.send(&Greeting::new(user, tty.map(String::from)).to_bytes())?;
         self.expect_ok()?;
-        self.send(&wire::request(req))?;
-        if req.command == wire::RequestCommand::Query {
+        self.send(&req.to_bytes())?;
+        if req.command == RequestCommand::Query {
             self.stream.shutdown(Shutdown::Write).map_err(|e| {
                 ProtocolError::local(format!(
                     "Unable to close write-half of connection to <{}:{}>: {}",
@@ -182,10 +182,13 @@ impl Connection {
                 )));
             }
         };
-        match wire::parse_response(&line) {
-            Response::Ok { reset, consoles } => Ok((reset, consoles)),
-            Response::Error { code, message } if code != 0 => Err(ProtocolError { code, message }),
-            _ => Err(ProtocolError::local(format!(
+        match Response::parse(&line) {
+            Ok(Response::Ok { reset, consoles }) => Ok((reset, consoles)),
+            Ok(Response::Error { code, message }) => Err(ProtocolError {
+                code: i64::from(code.value()),
+                message: (!message.is_empty()).then_some(message),
+            }),
+            Err(_) => Err(ProtocolError::local(format!(
                 "Received invalid response from <{}:{}>",
                 self.host, self.port
             ))),

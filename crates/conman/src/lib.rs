@@ -7,7 +7,6 @@
 //!
 //! - [`args`]: options and environment, help/version texts.
 //! - [`connection`]: resolve, connect, greeting, request, response.
-//! - [`wire`]: the handshake lines (client side).
 //! - [`session`]: the interactive poll loop and the streaming monitor.
 //! - [`tty`]: raw mode with guaranteed restore.
 //! - [`sessionlog`]: the `-l FILE` log.
@@ -24,7 +23,6 @@ pub mod connection;
 pub mod session;
 pub mod sessionlog;
 pub mod tty;
-pub mod wire;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -35,7 +33,7 @@ use crate::args::{Command, Invocation, Options, strerror};
 use crate::connection::{ERR_BUSY_CONSOLES, ERR_LOCAL, ERR_TOO_MANY_CONSOLES, ProtocolError};
 use crate::session::SessionInfo;
 use crate::sessionlog::SessionLog;
-use crate::wire::{Request, RequestCommand};
+use conmand_core::protocol::{Command as RequestCommand, Request};
 
 /// Print a local fatal error the way ConMan's `log_err` does.
 fn fatal(msg: &str) -> i32 {

@@ -11,7 +11,12 @@
 //!   [`config::ConsoleSpec`], …), the parser and the validator.
 //! - [`client_escape`]: the `conman` client's keyboard escapes (`&.`, `&?`, `&B`, …) as a
 //!   pure state machine, plus its help and status texts.
+//! - [`protocol`]: the client ↔ daemon handshake: tokenizer, greeting, request and
+//!   response codecs, line framing, the error 6/7 trailer lines.
+//! - [`notice`]: texts the daemon sends to clients and logs; [`notice::time_delta`].
 #![warn(missing_docs)]
 
 pub mod client_escape;
 pub mod config;
+pub mod notice;
+pub mod protocol;
