@@ -224,7 +224,7 @@ fn talk(
         session::interactive(stream, &pending, &info, log)
     };
     match result {
-        Ok(()) => 0,
-        Err(e) => fatal(&e.0),
+        Ok(()) | Err(session::SessionError::StdoutClosed) => 0,
+        Err(e) => fatal(&e.to_string()),
     }
 }

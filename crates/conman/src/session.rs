@@ -30,10 +30,22 @@ const SOCK_READ: usize = 4096;
 /// How much typed input is taken at once; each byte is still parsed in order.
 const STDIN_READ: usize = 1024;
 
-/// A fatal error during a session: printed as `ERROR:     <msg>`, exit status 1.
+/// Why a session ended abnormally.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SessionError(pub String);
+pub enum SessionError {
+    /// A fatal error: printed as `ERROR:     <msg>`, exit status 1.
+    #[error("{0}")]
+    Fatal(String),
+    /// Standard output went away (a closed pipe in streaming mode): the reader is gone,
+    /// so the client just stops.
+    #[error("standard output closed")]
+    StdoutClosed,
+}
+
+/// Shorthand for a fatal session error.
+fn fatal(msg: String) -> SessionError {
+    SessionError::Fatal(msg)
+}
 
 /// What the session needs to know from the handshake.
 #[derive(Debug, Clone)]
@@ -69,13 +81,18 @@ fn write_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
 
 /// Write to stdout, fatal on failure.
 fn out(data: &[u8]) -> Result<(), SessionError> {
-    write_fd(rustix::stdio::stdout(), data)
-        .map_err(|e| SessionError(format!("Unable to write to stdout: {}", strerror(&e))))
+    write_fd(rustix::stdio::stdout(), data).map_err(|e| {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            SessionError::StdoutClosed
+        } else {
+            fatal(format!("Unable to write to stdout: {}", strerror(&e)))
+        }
+    })
 }
 
 /// Block the session's signals and return a signalfd that reports the ones that end it.
 fn setup_signals(ending: &[Signal]) -> Result<SignalFd, SessionError> {
-    let fail = |e: nix::Error| SessionError(format!("Unable to set up signals: {e}"));
+    let fail = |e: nix::Error| fatal(format!("Unable to set up signals: {e}"));
     let mut all = SigSet::empty();
     for s in [
         Signal::SIGHUP,
@@ -110,7 +127,7 @@ impl Link<'_> {
         out(data)?;
         if let Some(log) = self.log.as_mut() {
             log.write(data).map_err(|e| {
-                SessionError(format!(
+                fatal(format!(
                     "Unable to write to \"{}\": {}",
                     log.path().display(),
                     strerror(&e)
@@ -135,7 +152,7 @@ impl Link<'_> {
             {
                 Ok(false)
             }
-            Err(e) => Err(SessionError(format!(
+            Err(e) => Err(fatal(format!(
                 "Unable to write to <{}>: {}",
                 self.peer,
                 strerror(&e)
@@ -154,7 +171,7 @@ impl Link<'_> {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(false),
-            Err(e) => Err(SessionError(format!(
+            Err(e) => Err(fatal(format!(
                 "Unable to read from <{}>: {}",
                 self.peer,
                 strerror(&e)
@@ -170,7 +187,7 @@ fn poll_retry(fds: &mut [PollFd<'_>]) -> Result<(), SessionError> {
             Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => {
-                return Err(SessionError(format!(
+                return Err(fatal(format!(
                     "Unable to multiplex I/O: {}",
                     strerror(&e.into())
                 )));
@@ -195,7 +212,7 @@ pub fn interactive(
 ) -> Result<(), SessionError> {
     let sigfd = setup_signals(&[Signal::SIGTERM])?;
     let tty = RawTty::enter()
-        .map_err(|e| SessionError(format!("Unable to set terminal mode: {}", strerror(&e))))?;
+        .map_err(|e| fatal(format!("Unable to set terminal mode: {}", strerror(&e))))?;
     let mut link = Link {
         stream,
         log,
@@ -240,7 +257,7 @@ pub fn interactive(
                 // EIO: the terminal hung up.
                 Err(rustix::io::Errno::IO) => break,
                 Err(e) => {
-                    return Err(SessionError(format!(
+                    return Err(fatal(format!(
                         "Unable to read from stdin: {}",
                         strerror(&e.into())
                     )));
@@ -261,7 +278,7 @@ pub fn interactive(
                         info.port,
                     ))?,
                     Action::ToggleEcho => tty.toggle_echo().map_err(|e| {
-                        SessionError(format!("Unable to set terminal mode: {}", strerror(&e)))
+                        fatal(format!("Unable to set terminal mode: {}", strerror(&e)))
                     })?,
                     Action::Close => {
                         out(&parser.echo(b'.'))?;
@@ -269,7 +286,7 @@ pub fn interactive(
                         if let Err(e) = link.stream.shutdown(Shutdown::Write)
                             && e.kind() != io::ErrorKind::NotConnected
                         {
-                            return Err(SessionError(format!(
+                            return Err(fatal(format!(
                                 "Unable to shutdown connection to <{}>: {}",
                                 link.peer,
                                 strerror(&e)
@@ -286,10 +303,10 @@ pub fn interactive(
                         out(&status_line(&info.consoles, "suspended"))?;
                         let _ = tty.restore();
                         nix::sys::signal::raise(Signal::SIGTSTP)
-                            .map_err(|e| SessionError(format!("Unable to suspend client: {e}")))?;
+                            .map_err(|e| fatal(format!("Unable to suspend client: {e}")))?;
                         // Execution continues here after SIGCONT.
                         tty.reenter().map_err(|e| {
-                            SessionError(format!("Unable to set terminal mode: {}", strerror(&e)))
+                            fatal(format!("Unable to set terminal mode: {}", strerror(&e)))
                         })?;
                         out(&status_line(&info.consoles, "resumed"))?;
                         if !link.send(&SUSPEND_SEQUENCE)? {

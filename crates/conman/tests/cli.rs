@@ -308,3 +308,40 @@ fn monitor_streams_when_stdout_is_not_a_terminal() {
     assert!(rest.ends_with(b"\r\n<ConMan> Connection to console [tick] terminated by server.\r\n"));
     assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
+
+#[test]
+fn ipv6_destination() {
+    let Ok(l) = TcpListener::bind("[::1]:0") else {
+        eprintln!("SKIPPED: no IPv6 loopback here");
+        return;
+    };
+    let port = l.local_addr().expect("addr").port();
+    let fake = FakeDaemon::serve(l, "OK CONSOLE='v6'\n", b"", false);
+    let dest = format!("[::1]:{port}");
+    let out = run(&ours(), &["-d", &dest, "-q"], &[]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "v6\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(fake.recording().request, b"QUERY\n");
+}
+
+#[test]
+fn monitor_stream_stops_quietly_when_reader_goes_away() {
+    let Some(d) = Daemon::start(tempfile::tempdir().expect("tmp"), CONSOLES) else {
+        return;
+    };
+    let mut child = Command::new(ours())
+        .args(["-d", &d.dest(), "-m", "tick"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut buf = [0u8; 16];
+    let n = std::io::Read::read(&mut stdout, &mut buf).expect("read");
+    assert!(n > 0);
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -415,6 +415,16 @@ impl FakeDaemon {
     /// connection right after sending `first` (a daemon that goes away).
     pub fn start(ok_line: &'static str, first: &'static [u8], close_after: bool) -> FakeDaemon {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::serve(l, ok_line, first, close_after)
+    }
+
+    /// Like [`FakeDaemon::start`] on an already bound listener.
+    pub fn serve(
+        l: TcpListener,
+        ok_line: &'static str,
+        first: &'static [u8],
+        close_after: bool,
+    ) -> FakeDaemon {
         let port = l.local_addr().expect("addr").port();
         let (tx, rx) = mpsc::sync_channel(1);
         std::thread::spawn(move || {
