@@ -271,12 +271,9 @@ pub fn interactive(
                         }
                     }
                     Action::Help(text) => out(&text)?,
-                    Action::Info => out(&info_line(
-                        &info.consoles,
-                        parser.mode(),
-                        &info.host,
-                        info.port,
-                    ))?,
+                    Action::Info(mode) => {
+                        out(&info_line(&info.consoles, mode, &info.host, info.port))?
+                    }
                     Action::ToggleEcho => tty.toggle_echo().map_err(|e| {
                         fatal(format!("Unable to set terminal mode: {}", strerror(&e)))
                     })?,

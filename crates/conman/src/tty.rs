@@ -92,11 +92,12 @@ impl RawTty {
         apply(&raw_from(&now))
     }
 
-    /// Flip the local ECHO flag (`&E`).
+    /// Flip the local ECHO flag (`&E`). Unlike ConMan (TCSAFLUSH), this applies the
+    /// change at once without discarding keys typed ahead of the escape.
     pub fn toggle_echo(&self) -> io::Result<()> {
         let mut t = tcgetattr(stdin_fd()).map_err(io::Error::from)?;
         t.local_modes ^= LocalModes::ECHO;
-        apply(&t)
+        tcsetattr(stdin_fd(), OptionalActions::Now, &t).map_err(io::Error::from)
     }
 }
 

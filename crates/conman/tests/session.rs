@@ -387,3 +387,67 @@ fn stock_daemon_broadcast_and_session_log() {
     let mode = std::fs::metadata(&log).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+/// Wait (bounded) until the slave's ECHO flag is `on`.
+fn wait_echo(pty: &Pty, on: bool) {
+    let deadline = Instant::now() + WAIT;
+    while pty.termios().local_modes.contains(LocalModes::ECHO) != on {
+        assert!(Instant::now() < deadline, "ECHO never became {on}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Run `bin` on a pty against a fake daemon, type the key groups once `banner` is shown
+/// (each group but the last ends with `&E`; the next is typed once the echo flag has
+/// flipped, because ConMan's TCSAFLUSH drops typeahead), and return (wire bytes
+/// recorded by the daemon, terminal output with the port replaced).
+fn typed_session(bin: &std::path::Path, args: &[&str], groups: &[&[u8]]) -> (Vec<u8>, String) {
+    let fake = FakeDaemon::start("OK OPTION=RESET CONSOLE='x'\n", b"banner\r\n", false);
+    let mut pty = Pty::open();
+    let mut cmd = pty.command(bin);
+    cmd.args(["-d", &fake.dest(), "x"]).args(args);
+    let p = Proc::spawn(cmd);
+    pty.expect(b"banner\r\n");
+    let mut echo = false;
+    for (i, keys) in groups.iter().enumerate() {
+        pty.type_bytes(keys);
+        if i + 1 < groups.len() {
+            echo = !echo;
+            wait_echo(&pty, echo);
+        }
+    }
+    let rec = fake.recording();
+    assert_eq!(pty.wait_exit(&p), 0);
+    let shown = String::from_utf8_lossy(&pty.seen).replace(&fake.port.to_string(), "PORT");
+    (rec.session, shown)
+}
+
+#[test]
+fn same_screen_and_wire_as_stock_client() {
+    let Some(stock) = peer("/usr/bin/conman") else {
+        return;
+    };
+    let keys: &[&[u8]] = &[b"&?&I&Bab\xffc&&&x&E", b"&?&E", b"&Mzz&?&I&F&Q&?&R&D&L&."];
+    let (ours_wire, ours_screen) = typed_session(&ours(), &[], keys);
+    let (stock_wire, stock_screen) = typed_session(&stock, &[], keys);
+    assert_eq!(ours_screen, stock_screen);
+    assert_eq!(ours_wire, stock_wire);
+    assert_eq!(
+        ours_wire,
+        b"\xffBab\xff\xffc&&x\xffM\xffF\xffQ\xffR\xffD\xffL".to_vec()
+    );
+}
+
+#[test]
+fn same_screen_and_wire_as_stock_client_monitor_custom_escape() {
+    let Some(stock) = peer("/usr/bin/conman") else {
+        return;
+    };
+    let keys: &[&[u8]] = &[b"%?%Iab%%%B%F%?%I%Q%D%?%M%I%&%."];
+    let args = ["-m", "-e", "%", "-Q"];
+    let (ours_wire, ours_screen) = typed_session(&ours(), &args, keys);
+    let (stock_wire, stock_screen) = typed_session(&stock, &args, keys);
+    assert_eq!(ours_screen, stock_screen);
+    assert_eq!(ours_wire, stock_wire);
+    assert_eq!(ours_wire, b"\xffF\xffQ\xffD\xffM".to_vec());
+}

@@ -60,8 +60,9 @@ pub enum Action {
     Close,
     /// `&E`: toggle the terminal's local ECHO flag.
     ToggleEcho,
-    /// `&I`: print the connection information line ([`info_line`]).
-    Info,
+    /// `&I`: print the connection information line ([`info_line`]) for this mode (the
+    /// mode when `&I` was typed, not after later keys of the same input).
+    Info(Mode),
     /// `&Z`: echo [`EscapeParser::echo`]`(b'Z')`, send [`SUSPEND_SEQUENCE`], print
     /// "suspended", restore the tty, stop with SIGTSTP; on resume re-raw the tty, print
     /// "resumed" and send [`SUSPEND_SEQUENCE`] again.
@@ -181,7 +182,7 @@ impl EscapeParser {
                 }
             }
             b'?' => out.push(Action::Help(self.help_text())),
-            b'I' => out.push(Action::Info),
+            b'I' => out.push(Action::Info(self.mode)),
             b'L' => {
                 if self.mode != Mode::Broadcast {
                     push_send(out, &[WIRE_ESCAPE, c]);
@@ -417,7 +418,16 @@ mod tests {
     #[test]
     fn local_actions() {
         let mut p = EscapeParser::new(b'&', Mode::ReadOnly, false, 1, false);
-        assert_eq!(p.feed(b"&I"), vec![Action::Info]);
+        assert_eq!(p.feed(b"&I"), vec![Action::Info(Mode::ReadOnly)]);
+        assert_eq!(
+            p.feed(b"&J&I&M&I"),
+            vec![
+                Action::Send(vec![0xFF, b'J']),
+                Action::Info(Mode::ReadWrite),
+                Action::Send(vec![0xFF, b'M']),
+                Action::Info(Mode::ReadOnly),
+            ]
+        );
         assert_eq!(p.feed(b"&Z"), vec![Action::Suspend]);
         assert_eq!(p.feed(b"&."), vec![Action::Close]);
         assert!(matches!(p.feed(b"&?").as_slice(), [Action::Help(_)]));
