@@ -129,6 +129,8 @@ fn option_errors_identical_to_stock() {
         &["a", "-d"],
         &["--help"],
         &["-F", "/nonexistent/list", "a"],
+        &["-d", "nosuchhost.invalid", "-q"],
+        &["-l", "/nonexistent/dir/log", "-q"],
     ] {
         same_as_stock(&stock, args);
     }
@@ -344,4 +346,35 @@ fn monitor_stream_stops_quietly_when_reader_goes_away() {
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn error_display_goes_to_session_log_like_stock() {
+    let Some(stock) = peer("/usr/bin/conman") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    let dest = format!("127.0.0.1:{port}");
+    let mut logs = Vec::new();
+    for (i, bin) in [ours(), stock].iter().enumerate() {
+        let log = dir.path().join(format!("log{i}"));
+        let out = run(
+            bin,
+            &["-d", &dest, "-l", log.to_str().expect("utf8"), "-q"],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2));
+        logs.push(common::normalize_log_times(&String::from_utf8_lossy(
+            &std::fs::read(&log).expect("log"),
+        )));
+    }
+    assert_eq!(logs[0], logs[1]);
+    assert_eq!(
+        logs[0],
+        format!(
+            "\r\n<ConMan> Log started at T.\r\n\
+             ERROR: Unable to connect to <localhost:{port}>: Connection refused.\n\n"
+        )
+    );
 }

@@ -451,3 +451,25 @@ fn same_screen_and_wire_as_stock_client_monitor_custom_escape() {
     assert_eq!(ours_wire, stock_wire);
     assert_eq!(ours_wire, b"\xffF\xffQ\xffD\xffM".to_vec());
 }
+
+#[test]
+fn session_log_matches_stock() {
+    let Some(stock) = peer("/usr/bin/conman") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut logs = Vec::new();
+    for (i, bin) in [ours(), stock].iter().enumerate() {
+        let log = dir.path().join(format!("log{i}"));
+        let logs_arg = log.to_str().expect("utf8").to_string();
+        typed_session(bin, &["-l", &logs_arg], &[b"&?&I&."]);
+        logs.push(common::normalize_log_times(&String::from_utf8_lossy(
+            &std::fs::read(&log).expect("log"),
+        )));
+    }
+    assert_eq!(logs[0], logs[1]);
+    assert_eq!(
+        logs[0],
+        "\r\n<ConMan> Log started at T.\r\nbanner\r\n\r\n<ConMan> Log finished at T.\r\n"
+    );
+}

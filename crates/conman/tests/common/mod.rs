@@ -457,3 +457,23 @@ impl FakeDaemon {
         self.done.recv_timeout(WAIT).expect("fake daemon recording")
     }
 }
+
+/// Replace the time in `Log started at <t>.` / `Log finished at <t>.` lines with `T`.
+pub fn normalize_log_times(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in s.split("Log ").enumerate() {
+        if i > 0 {
+            out.push_str("Log ");
+            if let Some(at) = part.find(" at ")
+                && let Some(end) = part.find(".\r\n")
+            {
+                out.push_str(&part[..at + 4]);
+                out.push('T');
+                out.push_str(&part[end..]);
+                continue;
+            }
+        }
+        out.push_str(part);
+    }
+    out
+}
