@@ -237,10 +237,7 @@ pub fn interactive(
             PollFd::new(&sigfd, PollFlags::IN),
             PollFd::from_borrowed_fd(sock_fd, PollFlags::IN),
         ];
-        // After `&.` the keyboard is no longer read; the output drains until EOF.
-        if !closed_by_client {
-            fds.push(PollFd::from_borrowed_fd(stdin, PollFlags::IN));
-        }
+        fds.push(PollFd::from_borrowed_fd(stdin, PollFlags::IN));
         poll_retry(&mut fds)?;
         let (sig_ready, sock_ready) = (ready(&fds[0]), ready(&fds[1]));
         let stdin_ready = fds.get(2).is_some_and(ready);
@@ -263,6 +260,11 @@ pub fn interactive(
                     )));
                 }
             };
+            // After `&.` the output drains until the daemon closes; a further key ends
+            // the wait (in ConMan the next key hits the half-closed socket and ends it).
+            if closed_by_client && n > 0 {
+                break;
+            }
             for action in parser.feed(&buf[..n]) {
                 match action {
                     Action::Send(bytes) => {

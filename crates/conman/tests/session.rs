@@ -473,3 +473,39 @@ fn session_log_matches_stock() {
         "\r\n<ConMan> Log started at T.\r\nbanner\r\n\r\n<ConMan> Log finished at T.\r\n"
     );
 }
+
+#[test]
+fn key_after_close_ends_wait_for_a_daemon_that_never_closes() {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    // Capacity 1, one message: never blocks.
+    let (eof_tx, eof_rx) = std::sync::mpsc::sync_channel(1);
+    let (release_tx, release_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        let mut r = std::io::BufReader::new(s.try_clone().expect("clone"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut r, &mut line).expect("greeting");
+        s.write_all(b"OK\n").expect("write");
+        line.clear();
+        std::io::BufRead::read_line(&mut r, &mut line).expect("request");
+        s.write_all(b"OK CONSOLE='x'\n").expect("write");
+        let mut rest = Vec::new();
+        let _ = r.read_to_end(&mut rest);
+        let _ = eof_tx.send(());
+        // Keep the socket open until the test is done.
+        let _ = release_rx.recv_timeout(WAIT);
+        drop(s);
+    });
+    let dest = format!("127.0.0.1:{port}");
+    let (mut pty, p) = start(&["-d", &dest, "x"], OPENED_X);
+    pty.type_bytes(b"&.");
+    pty.expect(CLOSED_X);
+    eof_rx.recv_timeout(WAIT).expect("daemon saw EOF");
+    assert_eq!(p.exited(), None, "client must wait for the daemon to close");
+    pty.type_bytes(b"q");
+    assert_eq!(pty.wait_exit(&p), 0);
+    assert!(find(&pty.seen, b"terminated by server").is_none());
+    let _ = release_tx.send(());
+}
