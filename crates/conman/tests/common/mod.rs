@@ -322,8 +322,11 @@ impl Drop for Daemon {
         // The group id is the daemon's pid: only processes this test started.
         if let Some(pgid) = rustix::process::Pid::from_raw(self.proc.pid) {
             let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::TERM);
+            let _ = self.proc.exit.recv_timeout(WAIT);
+            // conmand may have respawned a console between the signal and its exit;
+            // those children are still in the group.
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
         }
-        let _ = self.proc.exit.recv_timeout(WAIT);
     }
 }
 
