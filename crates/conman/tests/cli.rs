@@ -192,7 +192,11 @@ fn queries_identical_to_stock() {
         return;
     };
     let dest = d.dest();
+    let list = d.dir.path().join("list");
+    std::fs::write(&list, "  # comment\n\n  node2  \ntick\n").expect("write list");
+    let list = list.to_str().expect("utf8");
     let cases: &[&[&str]] = &[
+        &["-d", &dest, "-q", "-F", list, "na*"],
         &["-d", &dest, "-q"],
         &["-d", &dest, "-q", "node*"],
         &["-d", &dest, "node*,tick", "-q"],

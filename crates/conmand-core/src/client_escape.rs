@@ -539,4 +539,33 @@ mod tests {
             b"\r\n<ConMan> Broadcasting to 2 consoles on <localhost:7890>.\r\n"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn chunking_does_not_matter(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            cut in 0usize..200,
+        ) {
+            let mut whole = EscapeParser::new(b'&', Mode::ReadWrite, true, 1, false);
+            let mut split = whole.clone();
+            let cut = cut.min(input.len());
+            let a = sends(&whole.feed(&input));
+            let mut b = sends(&split.feed(&input[..cut]));
+            b.extend(sends(&split.feed(&input[cut..])));
+            proptest::prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn plain_data_is_sent_with_0xff_doubled(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let input: Vec<u8> = input.into_iter().filter(|&b| b != b'&').collect();
+            let mut p = EscapeParser::new(b'&', Mode::ReadWrite, false, 1, false);
+            let want: Vec<u8> = input
+                .iter()
+                .flat_map(|&b| if b == 0xFF { vec![0xFF, 0xFF] } else { vec![b] })
+                .collect();
+            proptest::prop_assert_eq!(sends(&p.feed(&input)), want);
+        }
+    }
 }
