@@ -15,8 +15,21 @@
 //! usage and local fatal errors (`ERROR:     <msg>`), 2 for connection and protocol
 //! errors (`ERROR: <msg>.` plus the daemon's trailing lines and a hint).
 //!
-//! The handshake (connect, greeting, request) gives up after 30 s, or after
-//! `CONMAN_HANDSHAKE_TIMEOUT` seconds if that variable is set; ConMan has no such limit.
+//! ## Differences from ConMan's client (all deliberate)
+//!
+//! - The handshake (connect, greeting, request) gives up after 30 s, or after
+//!   `CONMAN_HANDSHAKE_TIMEOUT` seconds (fractions allowed) if that variable is set;
+//!   ConMan has no limit and hangs on a daemon that accepts but never answers.
+//! - `-m` with stdout not a terminal streams the console output (status lines
+//!   included) instead of failing; SIGTERM, SIGINT or SIGHUP end it, and a closed pipe
+//!   ends it quietly. CONNECT still requires a terminal, with ConMan's error.
+//! - IPv6 daemons work: `-d [::1]:7890` (ConMan is IPv4 only).
+//! - After `&.`, a further key ends the wait for the daemon to close.
+//! - `&E` does not discard keys typed ahead of it (ConMan's TCSAFLUSH does).
+//! - The greeting's user comes from `$USER`/`$LOGNAME` (if that account has our uid)
+//!   or the uid's name; ConMan asks `getlogin()` first, which differs only when several
+//!   accounts share a uid.
+//! - `-V` prints `conman-<this crate's version>`; `-L` prints this project's licence.
 
 pub mod args;
 pub mod connection;

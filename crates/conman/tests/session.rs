@@ -509,3 +509,16 @@ fn key_after_close_ends_wait_for_a_daemon_that_never_closes() {
     assert!(find(&pty.seen, b"terminated by server").is_none());
     let _ = release_tx.send(());
 }
+
+#[test]
+fn broadcast_matching_one_console_is_read_write() {
+    let fake = FakeDaemon::start("OK CONSOLE='x'\n", b"", false);
+    let (mut pty, p) = start(&["-d", &fake.dest(), "-b", "x*"], OPENED_X);
+    pty.type_bytes(b"&?");
+    pty.expect(b"   &M  -  Monitor without write-privileges (read-only).\r\n");
+    pty.type_bytes(b"a&M&.");
+    let rec = fake.recording();
+    assert_eq!(pty.wait_exit(&p), 0);
+    assert_eq!(rec.request, b"CONNECT OPTION=BROADCAST CONSOLE='x*'\n");
+    assert_eq!(rec.session, b"a\xffM");
+}
