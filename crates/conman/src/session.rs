@@ -232,16 +232,13 @@ pub fn interactive(
     let stdin = rustix::stdio::stdin();
     let mut closed_by_client = false;
     'session: loop {
-        let sock_fd = link.stream.as_fd();
-        let mut fds = vec![
+        let mut fds = [
             PollFd::new(&sigfd, PollFlags::IN),
-            PollFd::from_borrowed_fd(sock_fd, PollFlags::IN),
+            PollFd::from_borrowed_fd(link.stream.as_fd(), PollFlags::IN),
+            PollFd::from_borrowed_fd(stdin, PollFlags::IN),
         ];
-        fds.push(PollFd::from_borrowed_fd(stdin, PollFlags::IN));
         poll_retry(&mut fds)?;
-        let (sig_ready, sock_ready) = (ready(&fds[0]), ready(&fds[1]));
-        let stdin_ready = fds.get(2).is_some_and(ready);
-        drop(fds);
+        let (sig_ready, sock_ready, stdin_ready) = (ready(&fds[0]), ready(&fds[1]), ready(&fds[2]));
         if sig_ready && matches!(sigfd.read_signal(), Ok(Some(_))) {
             break;
         }
