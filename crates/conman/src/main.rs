@@ -3,5 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let argv: Vec<_> = std::env::args_os().collect();
+    let status = conman::run(&argv, &|k| std::env::var_os(k));
+    ExitCode::from(u8::try_from(status).unwrap_or(1))
 }

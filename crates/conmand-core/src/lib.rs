@@ -11,6 +11,8 @@
 //!   [`config::ConsoleSpec`], …), the parser and the validator, `%` expansion, the
 //!   reload diff and the printer.
 //! - [`pswd`]: the `/etc/conman.pswd` IPMI password database.
+//! - [`client_escape`]: the `conman` client's keyboard escapes (`&.`, `&?`, `&B`, …) as a
+//!   pure state machine, plus its help and status texts.
 //! - [`protocol`]: the client ↔ daemon handshake: tokenizer, greeting, request and
 //!   response codecs, line framing, the error 6/7 trailer lines.
 //! - [`escape`]: the 0xFF in-band escapes of the client → daemon stream: the
@@ -25,6 +27,7 @@
 //!   clients and logs, with its quiet-mode "info" flag; [`notice::time_delta`].
 #![warn(missing_docs)]
 
+pub mod client_escape;
 pub mod config;
 pub mod escape;
 pub mod logline;
