@@ -244,10 +244,22 @@ fn stock_consoles(console: &UnixConsole) -> String {
 
 #[test]
 fn stock_daemon_connect_type_and_echo() {
+    connect_type_and_echo(Daemon::start);
+}
+
+/// The same session against our own daemon.
+#[test]
+fn our_daemon_connect_type_and_echo() {
+    connect_type_and_echo(Daemon::start_ours);
+}
+
+type Starter = fn(tempfile::TempDir, &str) -> Option<Daemon>;
+
+fn connect_type_and_echo(start_daemon: Starter) {
     let dir = tempfile::tempdir().expect("tmp");
     let console = UnixConsole::listen(dir.path(), "uds");
     let conf = stock_consoles(&console);
-    let Some(d) = Daemon::start(dir, &conf) else {
+    let Some(d) = start_daemon(dir, &conf) else {
         return;
     };
     let mut pty = Pty::open();
@@ -282,13 +294,23 @@ fn normalize_idle(s: &str) -> String {
 
 #[test]
 fn stock_daemon_busy_join_force() {
+    busy_join_force(Daemon::start);
+}
+
+/// The same session against our own daemon.
+#[test]
+fn our_daemon_busy_join_force() {
+    busy_join_force(Daemon::start_ours);
+}
+
+fn busy_join_force(start_daemon: Starter) {
     let Some(stock) = peer("/usr/bin/conman") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tmp");
     let console = UnixConsole::listen(dir.path(), "uds");
     let conf = stock_consoles(&console);
-    let Some(d) = Daemon::start(dir, &conf) else {
+    let Some(d) = start_daemon(dir, &conf) else {
         return;
     };
     let dest = d.dest();
@@ -346,10 +368,20 @@ fn stock_daemon_busy_join_force() {
 
 #[test]
 fn stock_daemon_broadcast_and_session_log() {
+    broadcast_and_session_log(Daemon::start);
+}
+
+/// The same session against our own daemon.
+#[test]
+fn our_daemon_broadcast_and_session_log() {
+    broadcast_and_session_log(Daemon::start_ours);
+}
+
+fn broadcast_and_session_log(start_daemon: Starter) {
     let dir = tempfile::tempdir().expect("tmp");
     let console = UnixConsole::listen(dir.path(), "uds");
     let conf = stock_consoles(&console);
-    let Some(d) = Daemon::start(dir, &conf) else {
+    let Some(d) = start_daemon(dir, &conf) else {
         return;
     };
     let dest = d.dest();

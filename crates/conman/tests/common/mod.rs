@@ -275,6 +275,25 @@ impl Daemon {
     /// it accepts connections. `None` if the peer is missing.
     pub fn start(dir: tempfile::TempDir, consoles: &str) -> Option<Daemon> {
         let bin = peer("/usr/sbin/conmand")?;
+        Some(Daemon::start_bin(&bin, dir, consoles))
+    }
+
+    /// The same with our `conmand` (built next to our `conman` by
+    /// `cargo test --workspace`). Skipped when it is not built, unless `CI=true`.
+    pub fn start_ours(dir: tempfile::TempDir, consoles: &str) -> Option<Daemon> {
+        let bin = ours().with_file_name("conmand");
+        if !bin.exists() {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("our conmand is not built next to {}", ours().display());
+            }
+            eprintln!("SKIPPED: our conmand is not built (cargo build -p conmand)");
+            return None;
+        }
+        Some(Daemon::start_bin(&bin, dir, consoles))
+    }
+
+    /// Start `bin -F -c CONF -p PORT`.
+    pub fn start_bin(bin: &Path, dir: tempfile::TempDir, consoles: &str) -> Daemon {
         let conf = dir.path().join("conman.conf");
         std::fs::write(
             &conf,
@@ -308,7 +327,7 @@ impl Daemon {
             assert!(Instant::now() < deadline, "conmand did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(Daemon { proc, port, dir })
+        Daemon { proc, port, dir }
     }
 
     /// `127.0.0.1:PORT`.
