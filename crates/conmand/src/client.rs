@@ -20,7 +20,7 @@ use crate::console::{AttachMode, ClientInfo, ConsoleHandle, next_client_id};
 use crate::server::Shared;
 use crate::session::{Session, SessionKind};
 
-/// How long a client may take to send its greeting and request.
+/// How long a client may take to send its greeting and request (default).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a connection ended before its session started.
@@ -45,7 +45,7 @@ where
     let mut buf = BytesMut::with_capacity(1024);
     let host = shared.resolver.short_name(peer.ip()).await;
     let res = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
+        shared.handshake_timeout,
         handshake(&mut stream, &mut buf, &host, peer, &shared),
     )
     .await;

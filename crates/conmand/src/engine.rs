@@ -32,6 +32,10 @@ pub struct EngineOpts {
     pub log_threads: usize,
     /// Environment for programs the daemon starts (process consoles, resetcmd).
     pub child_env: Vec<(OsString, OsString)>,
+    /// How long a client may take to complete its handshake.
+    pub handshake_timeout: Duration,
+    /// How often a console log that could not be opened is tried again.
+    pub log_retry: Duration,
 }
 
 impl Default for EngineOpts {
@@ -39,7 +43,9 @@ impl Default for EngineOpts {
         EngineOpts {
             zero_logs: false,
             log_threads: 2,
-            child_env: clean_env(),
+            child_env: crate::daemon::env::cleaned_env(),
+            handshake_timeout: crate::client::HANDSHAKE_TIMEOUT,
+            log_retry: crate::logfile::REOPEN_RETRY,
         }
     }
 }
@@ -61,7 +67,8 @@ pub struct Engine {
 impl Engine {
     /// Start every console of `config`.
     pub async fn start(config: Config, opts: EngineOpts) -> std::io::Result<Engine> {
-        let logs = LogService::start(opts.log_threads, opts.zero_logs)?;
+        let logs = LogService::start(opts.log_threads, opts.zero_logs, opts.log_retry)?;
+        let opts_log_retry = opts.log_retry;
         let child_env = Arc::new(opts.child_env);
         let reset_tmpl: Arc<std::sync::RwLock<Option<String>>> =
             Arc::new(std::sync::RwLock::new(config.server.resetcmd.clone()));
@@ -86,6 +93,7 @@ impl Engine {
             resolver: Default::default(),
             reset: reset.clone(),
             keepalive: config.server.keepalive,
+            handshake_timeout: opts.handshake_timeout,
         });
         let backend_ctx = BackendCtx {
             child_env,
@@ -112,6 +120,7 @@ impl Engine {
             timestamp_minutes,
         };
         d.spawn_marks();
+        d.spawn_log_retry(opts_log_retry);
         Ok(d)
     }
 
@@ -209,6 +218,20 @@ impl Engine {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
     }
 
+    fn spawn_log_retry(&self, every: Duration) {
+        let ctx = self.ctx.clone();
+        let cancel = self.cancel.child_token();
+        self.tracker.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => ctx.logs.tick(),
+                }
+            }
+        });
+    }
+
     fn spawn_marks(&self) {
         let minutes = self.timestamp_minutes.clone();
         let registry = self.registry.clone();
@@ -294,22 +317,4 @@ pub fn expand(tmpl: &str, def: &ConsoleDef) -> Result<String, String> {
         strftime: &crate::timefmt::strftime_one,
     };
     cfg::expand(tmpl, &ctx).map_err(|e| e.to_string())
-}
-
-/// ConMan's cleaned environment for children (reference §2.5).
-pub fn clean_env() -> Vec<(OsString, OsString)> {
-    let mut env = vec![
-        (OsString::from("IFS"), OsString::from(" \t\n")),
-        (
-            OsString::from("PATH"),
-            OsString::from("/usr/bin:/bin:/usr/sbin:/sbin"),
-        ),
-        (OsString::from("TERM"), OsString::from("dumb")),
-    ];
-    for k in ["DEBUG", "TZ"] {
-        if let Some(v) = std::env::var_os(k) {
-            env.push((OsString::from(k), v));
-        }
-    }
-    env
 }

@@ -20,6 +20,7 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conmand_core::config::LogOpts;
@@ -34,6 +35,9 @@ const BATCH: usize = 512;
 /// How much a file may keep unwritten after write errors (disk full) before the
 /// oldest bytes are dropped and counted.
 const MAX_PENDING: usize = 1 << 20;
+/// How often a log file that could not be opened is tried again by default (its
+/// output is kept, up to [`MAX_PENDING`] bytes, until then).
+pub const REOPEN_RETRY: Duration = Duration::from_secs(10);
 /// ConMan's `LOG_REPLAY_LEN`.
 pub const REPLAY_LEN: u64 = 4096;
 
@@ -69,6 +73,8 @@ enum LogMsg {
     Close {
         id: u64,
     },
+    /// Periodic: retry logs that could not be opened.
+    Tick,
 }
 
 /// The pool of log writer threads.
@@ -81,7 +87,7 @@ pub struct LogService {
 impl LogService {
     /// Start `threads` writer threads. `zero` truncates each file on its first open
     /// (`conmand -z`).
-    pub fn start(threads: usize, zero: bool) -> io::Result<LogService> {
+    pub fn start(threads: usize, zero: bool, retry: Duration) -> io::Result<LogService> {
         let mut workers = Vec::new();
         for i in 0..threads.max(1) {
             let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -91,6 +97,7 @@ impl LogService {
                     Worker {
                         files: HashMap::new(),
                         zero,
+                        retry,
                     }
                     .run(rx)
                 })?;
@@ -117,6 +124,16 @@ impl LogService {
             })
             .await;
         handle
+    }
+}
+
+impl LogService {
+    /// Ask every writer to retry the logs it could not open (called periodically by
+    /// the engine). Never waits: a busy writer will get the next tick.
+    pub fn tick(&self) {
+        for w in self.workers.iter() {
+            let _ = w.try_send(LogMsg::Tick);
+        }
     }
 }
 
@@ -177,11 +194,15 @@ struct LogFile {
     pending: Vec<u8>,
     opened_once: bool,
     write_failed: bool,
+    /// When a log that failed to open is tried again.
+    retry_at: Option<Instant>,
+    retry_every: Duration,
 }
 
 struct Worker {
     files: HashMap<u64, LogFile>,
     zero: bool,
+    retry: Duration,
 }
 
 impl Worker {
@@ -225,15 +246,15 @@ impl Worker {
                     pending: Vec::new(),
                     opened_once: false,
                     write_failed: false,
+                    retry_at: None,
+                    retry_every: self.retry,
                 };
                 f.open(self.zero);
                 self.files.insert(id, f);
                 dirty.push(id);
             }
             LogMsg::Data { id, bytes } => {
-                if let Some(f) = self.files.get_mut(&id)
-                    && f.file.is_some()
-                {
+                if let Some(f) = self.files.get_mut(&id) {
                     if f.opts.sanitize || f.opts.timestamp {
                         f.line.process(&bytes, stamp, &mut f.pending);
                     } else {
@@ -243,18 +264,14 @@ impl Worker {
                 }
             }
             LogMsg::Notice { id, bytes } => {
-                if let Some(f) = self.files.get_mut(&id)
-                    && f.file.is_some()
-                {
+                if let Some(f) = self.files.get_mut(&id) {
                     f.pending.extend_from_slice(&bytes);
                     f.line.reset();
                     dirty.push(id);
                 }
             }
             LogMsg::Mark { id } => {
-                if let Some(f) = self.files.get_mut(&id)
-                    && f.file.is_some()
-                {
+                if let Some(f) = self.files.get_mut(&id) {
                     let msg = format!(
                         "\r\n<ConMan> Console [{}] log at {}.\r\n",
                         f.console,
@@ -279,6 +296,13 @@ impl Worker {
                 });
                 let _ = reply.send(tail);
             }
+            LogMsg::Tick => {
+                for (id, f) in &self.files {
+                    if f.file.is_none() && f.retry_at.is_some() {
+                        dirty.push(*id);
+                    }
+                }
+            }
             LogMsg::Close { id } => {
                 if let Some(mut f) = self.files.remove(&id) {
                     f.flush();
@@ -291,6 +315,7 @@ impl Worker {
 impl LogFile {
     fn open(&mut self, zero: bool) {
         self.file = None;
+        self.retry_at = Some(Instant::now() + self.retry_every);
         let path = match (self.path_fn)() {
             Ok(p) => p,
             Err(e) => {
@@ -302,6 +327,7 @@ impl LogFile {
         match open_log(&self.path, zero && !self.opened_once, self.opts.lock) {
             Ok(file) => {
                 self.file = Some(file);
+                self.retry_at = None;
                 self.opened_once = true;
                 self.write_failed = false;
                 let header = format!(
@@ -309,7 +335,10 @@ impl LogFile {
                     self.console,
                     timefmt::long_now()
                 );
+                // Output kept while the file could not be opened follows the header.
+                let kept = std::mem::take(&mut self.pending);
                 self.pending.extend_from_slice(header.as_bytes());
+                self.pending.extend_from_slice(&kept);
                 self.line.reset();
             }
             Err(OpenLogError::Lock) => {
@@ -326,8 +355,11 @@ impl LogFile {
     }
 
     fn flush(&mut self) {
+        if self.file.is_none() && self.retry_at.is_some_and(|t| Instant::now() >= t) {
+            self.open(false);
+        }
         let Some(file) = self.file.as_mut() else {
-            self.pending.clear();
+            self.trim_pending();
             return;
         };
         if self.pending.is_empty() {
@@ -348,15 +380,21 @@ impl LogFile {
                     );
                     self.write_failed = true;
                 }
-                if self.pending.len() > MAX_PENDING {
-                    let excess = self.pending.len() - MAX_PENDING;
-                    self.pending.drain(..excess);
-                    tracing::warn!(
-                        "Dropped {excess} bytes for logfile \"{}\" after write errors",
-                        self.path.display()
-                    );
-                }
+                self.trim_pending();
             }
+        }
+    }
+
+    /// Bound what is kept for a file that cannot be written: the oldest bytes go,
+    /// counted in the daemon log.
+    fn trim_pending(&mut self) {
+        if self.pending.len() > MAX_PENDING {
+            let excess = self.pending.len() - MAX_PENDING;
+            self.pending.drain(..excess);
+            tracing::warn!(
+                "Dropped {excess} bytes for the log of [{}]: it cannot be written",
+                self.console
+            );
         }
     }
 

@@ -222,8 +222,8 @@ async fn run_daemon(
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let opts = EngineOpts {
         zero_logs: cli.zero_logs,
-        log_threads: 2,
         child_env: env::cleaned_env(),
+        ..EngineOpts::default()
     };
     let engine = Engine::start(config, opts)
         .await

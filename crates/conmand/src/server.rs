@@ -23,6 +23,8 @@ pub struct Shared {
     pub reset: Arc<std::sync::atomic::AtomicBool>,
     /// SO_KEEPALIVE on client sockets.
     pub keepalive: bool,
+    /// How long a client may take to complete its handshake.
+    pub handshake_timeout: Duration,
 }
 
 impl Shared {

@@ -434,3 +434,146 @@ async fn log_line_processing_matches_conman_worked_example() {
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn silent_client_is_dropped_after_the_handshake_timeout() {
+    let opts = conmand::engine::EngineOpts {
+        handshake_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let srv = TestServer::start_with(
+        tempfile::tempdir().unwrap(),
+        vec![test_console("t")],
+        ServerOpts::default(),
+        opts,
+    )
+    .await;
+    let mut silent = Raw::connect(srv.addr).await;
+    silent.send(b"HELLO USER='slow'\n").await;
+    assert_eq!(silent.line().await, "OK");
+    // No request: the daemon closes the connection by itself.
+    assert!(silent.until_eof().await.is_empty());
+    let (_q, rsp) = Raw::open(srv.addr, "u", None, "QUERY").await;
+    assert_eq!(rsp, "OK CONSOLE='t'");
+    srv.stop().await;
+}
+
+/// A log file another process has locked cannot be opened; the console's output is
+/// kept and written once the lock goes (no byte is lost).
+#[tokio::test]
+async fn output_is_kept_while_the_log_cannot_be_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("locked.log");
+    std::fs::write(&log, b"").unwrap();
+    // Another process holds a write lock (POSIX locks of our own process never conflict).
+    let mut holder = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import fcntl,sys; f=open('{}','r+'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()",
+            log.display()
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(holder.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let opts = conmand::engine::EngineOpts {
+        log_retry: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let script = "for i in 1 2 3; do echo early $i; done; read x; echo late $x; exec sleep 600";
+    let srv = TestServer::start_with(
+        dir,
+        vec![process_console(
+            "k",
+            &["/bin/sh", "-c", script],
+            Some(log.clone()),
+            LogOpts::default(),
+        )],
+        ServerOpts::default(),
+        opts,
+    )
+    .await;
+    srv.wait_up(&["k"]).await;
+    let (mut a, _) = Raw::open(srv.addr, "alice", None, "CONNECT CONSOLE='k'").await;
+    a.send(b"\xffL").await;
+    a.expect(b"Console [k] is not being logged -- cannot replay")
+        .await;
+    a.send(b"go\n").await;
+    a.expect(b"late go").await;
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    eventually("the kept output in the log", || {
+        let t = std::fs::read(&log).unwrap_or_default();
+        find(&t, b"late go").is_some()
+    })
+    .await;
+    let t = std::fs::read(&log).unwrap();
+    for l in [&b"early 1"[..], b"early 2", b"early 3", b"late go"] {
+        assert!(
+            find(&t, l).is_some(),
+            "{} missing from {:?}",
+            String::from_utf8_lossy(l),
+            String::from_utf8_lossy(&t)
+        );
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reset_runs_the_command_once_per_console_and_refuses_while_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("reset-%N.txt");
+    let server = ServerOpts {
+        resetcmd: Some(format!("echo reset >> {}; sleep 600", marker.display())),
+        ..ServerOpts::default()
+    };
+    let done = dir.path().join("reset-r1.txt");
+    let srv = TestServer::start_in(dir, vec![cat("r1")], server).await;
+    srv.wait_up(&["r1"]).await;
+    let (mut a, rsp) = Raw::open(srv.addr, "alice", None, "CONNECT CONSOLE='r1'").await;
+    assert_eq!(rsp, "OK OPTION=RESET CONSOLE='r1'");
+    a.send(b"\xffR").await;
+    a.expect(b"\r\n<ConMan> Console [r1] reset by <alice@localhost> (pid ")
+        .await;
+    eventually("the reset command to run", || {
+        std::fs::read(&done).is_ok_and(|t| t == b"reset\n")
+    })
+    .await;
+    a.send(b"\xffR").await;
+    a.expect(b"Ignoring reset of console [r1]: pid ").await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn listens_on_ipv6_loopback_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = conmand_core::config::Config {
+        origin: "t".into(),
+        server: ServerOpts::default(),
+        consoles: vec![test_console("six")],
+    };
+    let engine = conmand::engine::Engine::start(config, Default::default())
+        .await
+        .unwrap();
+    let listeners = conmand::server::bind(0, true).unwrap();
+    let ports: Vec<std::net::SocketAddr> =
+        listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    for l in listeners {
+        engine.serve(l);
+    }
+    assert!(ports[0].ip().is_loopback() && ports[0].is_ipv4());
+    if let Some(v6) = ports.iter().find(|a| a.is_ipv6()) {
+        let (_r, rsp) = Raw::open(*v6, "u", None, "QUERY").await;
+        assert_eq!(rsp, "OK CONSOLE='six'");
+    } else {
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+    }
+    drop(dir);
+    engine.shutdown().await;
+}

@@ -36,12 +36,21 @@ impl TestServer {
         consoles: Vec<ConsoleDef>,
         server: ServerOpts,
     ) -> TestServer {
+        Self::start_with(dir, consoles, server, EngineOpts::default()).await
+    }
+
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        consoles: Vec<ConsoleDef>,
+        server: ServerOpts,
+        opts: EngineOpts,
+    ) -> TestServer {
         let config = Config {
             origin: "test.conf".into(),
             server,
             consoles,
         };
-        let daemon = Engine::start(config, EngineOpts::default()).await.unwrap();
+        let daemon = Engine::start(config, opts).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         daemon.serve(listener);
