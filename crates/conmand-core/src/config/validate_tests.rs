@@ -1072,3 +1072,31 @@ fn dev_test_and_unrecognized() {
         "console [a] device \"bogus\" type unrecognized"
     );
 }
+
+#[test]
+fn global_keeps_pairs_before_an_error() {
+    let c = parse(
+        "global logopts=\"sanitize\" seropts=\"9600,9n1\" testopts=\"B:5\"\nconsole name=\"a\" dev=\"test:\"\n",
+    );
+    assert_eq!(c.errors.len(), 1);
+    assert!(
+        c.config.consoles[0].logopts.sanitize,
+        "pair before the error applies"
+    );
+    assert_eq!(
+        c.config.consoles[0].spec,
+        ConsoleSpec::Test(TestOpts::default()),
+        "pair after it does not"
+    );
+}
+
+#[test]
+fn diagnostics_are_in_file_order() {
+    let p = parse(
+        "console name=\"a\" dev=\"x\"\nserver port=x\n\0\nconsole name=\"b\" dev=\"test:\" log=\"%q\"\nglobal logopts=\"odd\"\n",
+    );
+    let lines: Vec<u32> = p.errors.iter().map(|d| d.line).collect();
+    assert_eq!(lines, [1, 2, 3]);
+    let wlines: Vec<u32> = p.warnings.iter().map(|d| d.line).collect();
+    assert_eq!(wlines, [4, 5]);
+}
