@@ -13,10 +13,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::Path;
 
 use conmand_core::config::{
-    Config, ConsoleDef, ConsoleSpec, Diagnostic, ExpandCtx, Parity, PrivilegeLevel, ServerOpts,
-    device_text, expand, facility_name, priority_name,
+    Config, ConsoleDef, ConsoleSpec, Diagnostic, ExpandCtx, FsProbe, Parity, Parsed,
+    PrivilegeLevel, ServerOpts, device_text, expand, facility_name, priority_name,
 };
 use conmand_core::pswd::PasswordDb;
 use serde_json::{Value, json};
@@ -124,17 +125,30 @@ fn console_json(c: &ConsoleDef) -> Value {
     v
 }
 
+/// Reads and validates the configuration file at `path` (as bytes: invalid UTF-8 is
+/// replaced and warned about), naming it in messages exactly as given.
+///
+/// This is what the daemon calls at startup and on SIGHUP; the only I/O is reading
+/// the file and the probe's metadata queries.
+pub fn load_config(path: &Path, probe: &dyn FsProbe) -> std::io::Result<Parsed> {
+    let bytes = std::fs::read(path)?;
+    Ok(Config::parse_bytes(
+        &bytes,
+        &path.display().to_string(),
+        probe,
+    ))
+}
+
 /// Runs `conmand -t` for `cli`, writing to `out` and `err`; returns the exit code.
 pub fn run_check(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let origin = cli.config.display().to_string();
-    let bytes = match std::fs::read(&cli.config) {
-        Ok(b) => b,
+    let parsed = match load_config(&cli.config, &RealProbe::new()) {
+        Ok(p) => p,
         Err(e) => {
             let _ = writeln!(err, "conmand: Unable to open \"{origin}\": {e}");
             return 1;
         }
     };
-    let parsed = Config::parse_bytes(&bytes, &origin, &RealProbe::new());
     let mut errors = parsed.errors;
     let warnings = parsed.warnings;
     let mut pswd_entries = None;

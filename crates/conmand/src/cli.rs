@@ -64,7 +64,10 @@ pub struct Cli {
     pub pswd: Option<PathBuf>,
 }
 
-/// What `conmand-V` prints.
+/// The licence text `conmand -L` prints (the project's LICENSE file).
+pub const LICENSE: &str = include_str!("../../../LICENSE");
+
+/// What `conmand -V` prints.
 pub fn version_line() -> String {
     format!("conmand-{}", env!("CARGO_PKG_VERSION"))
 }

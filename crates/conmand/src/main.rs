@@ -4,12 +4,27 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use conmand::check::run_check;
-use conmand::cli::{Cli, version_line};
+use conmand::cli::{Cli, LICENSE, version_line};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // ConMan exits 1 on a bad option; help goes to stdout with 0.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     if cli.version {
         println!("{}", version_line());
+        return ExitCode::SUCCESS;
+    }
+    if cli.license {
+        print!("{LICENSE}");
         return ExitCode::SUCCESS;
     }
     if cli.test_config {

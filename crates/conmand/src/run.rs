@@ -24,17 +24,8 @@ use crate::notice;
 /// The daemon's version as ConMan prints it in its start/stop lines.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The licence text printed by `-L`.
-pub const LICENSE: &str = "conman-rs is distributed under the MIT License.\n\
-Copyright (c) 2026 conman-rs developers.\n\
-It is a reimplementation of ConMan (https://dun.github.io/conman/) and shares no code with it.\n";
-
 /// Run `conmand` with parsed arguments; returns the process exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    if cli.license {
-        print!("{LICENSE}");
-        return ExitCode::SUCCESS;
-    }
     let action = if cli.kill {
         Some(control::Control::Kill)
     } else if cli.reopen {

@@ -208,4 +208,10 @@ fn version_and_help() {
             predicate::str::contains("-t, --test-config")
                 .and(predicate::str::contains("-P <FILE>")),
         );
+    cargo_bin_cmd!("conmand")
+        .arg("-L")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("MIT License"));
+    cargo_bin_cmd!("conmand").arg("-x").assert().code(1);
 }

@@ -12,24 +12,27 @@
 
 use std::fmt;
 
+mod devstr;
 mod diff;
 mod expand;
 mod model;
+mod names;
 pub mod opts;
 mod print;
 mod probe;
 pub mod syntax;
-mod validate;
 #[cfg(test)]
-mod validate_tests;
+mod tests;
+mod validate;
 
 pub use diff::{ConsoleChange, diff};
 pub use expand::{
     ExpandCtx, ExpandError, TIME_SPECIFIERS, check_template, device_text, expand, sanitize,
 };
 pub use model::*;
+pub use names::{facility_name, priority_name};
 pub use opts::{CIPHER_SUITES, WORKAROUND_DEFAULT, WORKAROUND_MASK, WORKAROUND_NAMES, parse_key};
-pub use print::{facility_name, print, priority_name};
+pub use print::print;
 pub use probe::{FileKind, FsProbe, MemProbe};
 
 /// One problem found in a configuration file.

@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 
 use super::model::*;
+use super::names::{facility_name, priority_name};
 use super::opts::WORKAROUND_DEFAULT;
 
 /// Quotes `s` with whichever quote character it does not contain.
@@ -23,45 +24,6 @@ fn quote(s: &str) -> String {
 
 fn on_off(b: bool) -> &'static str {
     if b { "on" } else { "off" }
-}
-
-/// The `server logfile=` name of a priority.
-pub fn priority_name(p: Priority) -> &'static str {
-    match p {
-        Priority::Emerg => "emerg",
-        Priority::Alert => "alert",
-        Priority::Crit => "crit",
-        Priority::Err => "err",
-        Priority::Warning => "warning",
-        Priority::Notice => "notice",
-        Priority::Info => "info",
-        Priority::Debug => "debug",
-    }
-}
-
-/// The `server syslog=` name of a facility.
-pub fn facility_name(f: SyslogFacility) -> &'static str {
-    use SyslogFacility::*;
-    match f {
-        Auth => "auth",
-        Authpriv => "authpriv",
-        Cron => "cron",
-        Daemon => "daemon",
-        Kern => "kern",
-        Lpr => "lpr",
-        Mail => "mail",
-        News => "news",
-        User => "user",
-        Uucp => "uucp",
-        Local0 => "local0",
-        Local1 => "local1",
-        Local2 => "local2",
-        Local3 => "local3",
-        Local4 => "local4",
-        Local5 => "local5",
-        Local6 => "local6",
-        Local7 => "local7",
-    }
 }
 
 fn hex(b: &[u8]) -> String {

@@ -538,14 +538,8 @@ impl<'a> Stream<'a> {
     }
 
     fn peek(&mut self) -> &(Tok<'a>, Span) {
-        if self.peeked.is_none() {
-            self.peeked = Some(self.lexer.next_token());
-        }
-        match &self.peeked {
-            Some(t) => t,
-            // Just filled above.
-            None => unreachable!("peek buffer filled"),
-        }
+        let lexer = &mut self.lexer;
+        self.peeked.get_or_insert_with(|| lexer.next_token())
     }
 
     /// Skips to the end of the line unless the last token already ended it.

@@ -10,13 +10,14 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
+use super::devstr::{SplitError, split_dev, split_ipmi_host, split_telnet, strip_prefix_ci};
 use super::expand::{ExpandCtx, check_template, device_text, expand};
 use super::model::*;
+use super::names::{lookup_facility, lookup_priority};
 use super::opts::{parse_ipmiopts, parse_logopts, parse_seropts, parse_testopts};
 use super::probe::{FileKind, FsProbe};
 use super::syntax::{
-    Directive, DirectiveKind, Keyword, MAX_STR_BYTES, Note, Pair, Span, Stmt, Syntax, TimeUnit,
-    Value,
+    Directive, DirectiveKind, Keyword, Note, Pair, Span, Stmt, Syntax, TimeUnit, Value,
 };
 use super::{Diagnostic, Parsed};
 
@@ -29,137 +30,6 @@ const MAX_UNIX_PATH: usize = 107;
 fn is_blank(s: &str) -> bool {
     s.chars()
         .all(|c| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r'))
-}
-
-/// Syslog priority names (`logPriorities`).
-fn lookup_priority(s: &str) -> Option<Priority> {
-    let s = s
-        .trim_start_matches(|c: char| c.is_ascii_whitespace())
-        .to_ascii_lowercase();
-    Some(match s.as_str() {
-        "alert" => Priority::Alert,
-        "crit" | "critical" => Priority::Crit,
-        "debug" => Priority::Debug,
-        "emerg" | "emergency" | "panic" => Priority::Emerg,
-        "err" | "error" => Priority::Err,
-        "info" => Priority::Info,
-        "notice" => Priority::Notice,
-        "warn" | "warning" => Priority::Warning,
-        _ => return None,
-    })
-}
-
-/// Syslog facility names (`logFacilities`).
-fn lookup_facility(s: &str) -> Option<SyslogFacility> {
-    use SyslogFacility::*;
-    let s = s
-        .trim_start_matches(|c: char| c.is_ascii_whitespace())
-        .to_ascii_lowercase();
-    Some(match s.as_str() {
-        "auth" => Auth,
-        "authpriv" => Authpriv,
-        "cron" => Cron,
-        "daemon" => Daemon,
-        "kern" => Kern,
-        "lpr" => Lpr,
-        "mail" => Mail,
-        "news" => News,
-        "user" => User,
-        "uucp" => Uucp,
-        "local0" => Local0,
-        "local1" => Local1,
-        "local2" => Local2,
-        "local3" => Local3,
-        "local4" => Local4,
-        "local5" => Local5,
-        "local6" => Local6,
-        "local7" => Local7,
-        _ => return None,
-    })
-}
-
-/// Why `dev=` could not be split into arguments.
-enum SplitError {
-    Parse,
-    Substitution,
-}
-
-/// Splits `dev` into arguments (ConMan `parse_string`) and substitutes `%N` in every
-/// argument that was not single-quoted (`substitute_string`).
-fn split_dev(dev: &str, name: &str) -> Result<Vec<String>, SplitError> {
-    let b = dev.as_bytes();
-    let ws = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
-    let mut args = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if ws(b[i]) {
-            i += 1;
-            continue;
-        }
-        let (arg, quote, next) = if b[i] == b'"' || b[i] == b'\'' {
-            let q = b[i];
-            let close = (i + 1..b.len()).find(|&k| b[k] == q && (k + 1 == b.len() || ws(b[k + 1])));
-            let Some(k) = close else {
-                return Err(SplitError::Parse);
-            };
-            (&dev[i + 1..k], Some(q), k + 1)
-        } else {
-            let k = (i..b.len()).find(|&k| ws(b[k])).unwrap_or(b.len());
-            (&dev[i..k], None, k)
-        };
-        if quote == Some(b'\'') {
-            args.push(arg.to_string());
-        } else {
-            let s = arg.replace("%N", name);
-            if s.len() > MAX_STR_BYTES {
-                return Err(SplitError::Substitution);
-            }
-            args.push(s);
-        }
-        i = next;
-    }
-    Ok(args)
-}
-
-/// `host:port` with digits to the end (ConMan `is_telnet_dev`), or `[v6addr]:port`.
-fn split_telnet(arg: &str) -> Option<(&str, &str)> {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    if let Some(rest) = arg.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']')?;
-        let port = tail.strip_prefix(':')?;
-        return digits(port).then_some((host, port));
-    }
-    let (host, port) = arg.split_once(':')?;
-    digits(port).then_some((host, port))
-}
-
-/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address after `ipmi:`.
-fn split_ipmi_host(rest: &str) -> Result<(String, Option<&str>), ()> {
-    if let Some(r) = rest.strip_prefix('[') {
-        let (host, tail) = r.split_once(']').ok_or(())?;
-        return match tail {
-            "" => Ok((host.to_string(), None)),
-            t => t
-                .strip_prefix(':')
-                .map(|p| (host.to_string(), Some(p)))
-                .ok_or(()),
-        };
-    }
-    match rest.matches(':').count() {
-        0 => Ok((rest.to_string(), None)),
-        1 => {
-            let (h, p) = rest.split_once(':').ok_or(())?;
-            Ok((h.to_string(), Some(p)))
-        }
-        // A bare IPv6 address: no port.
-        _ => Ok((rest.to_string(), None)),
-    }
-}
-
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
 }
 
 /// The CONSOLE strings before processing (`console_strs_t`).

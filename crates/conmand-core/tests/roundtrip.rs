@@ -1,0 +1,313 @@
+//! Property test: any generated [`Config`] printed with [`print`] and parsed again gives
+//! the same [`Config`] (console line numbers aside).
+
+use std::path::PathBuf;
+
+use conmand_core::config::*;
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+
+fn probe() -> MemProbe {
+    let mut p = MemProbe::new("/srv")
+        .dir("/var/lib/conman")
+        .dir("/var/log/conman")
+        .executable("/bin/sh");
+    for i in 0..16 {
+        p = p.char_device(format!("/dev/ttyS{i}"));
+    }
+    p
+}
+
+fn priority() -> impl Strategy<Value = Priority> {
+    prop_oneof![
+        Just(Priority::Emerg),
+        Just(Priority::Alert),
+        Just(Priority::Crit),
+        Just(Priority::Err),
+        Just(Priority::Warning),
+        Just(Priority::Notice),
+        Just(Priority::Info),
+        Just(Priority::Debug),
+    ]
+}
+
+fn facility() -> impl Strategy<Value = SyslogFacility> {
+    use SyslogFacility::*;
+    prop::sample::select(vec![
+        Auth, Authpriv, Cron, Daemon, Kern, Lpr, Mail, News, User, Uucp, Local0, Local1, Local2,
+        Local3, Local4, Local5, Local6, Local7,
+    ])
+}
+
+fn server() -> impl Strategy<Value = ServerOpts> {
+    (
+        (
+            any::<bool>(),
+            option::of(prop::sample::select(vec![
+                "/var/lib/conman",
+                "/var/log/conman",
+            ])),
+        ),
+        vec(
+            prop::sample::select(vec!["/etc/conman/exec", "/usr/share/conman/exec", "/opt/x"]),
+            0..3,
+        ),
+        (
+            any::<bool>(),
+            option::of(prop::sample::select(vec!["/var/log/conman", "/srv/logs"])),
+        ),
+        option::of(("[a-z]{1,8}(-%Y%m%d)?\\.log", priority())),
+        (
+            any::<bool>(),
+            -1i64..100_000,
+            option::of("/run/[a-z]{1,8}\\.pid"),
+            option::of(any::<u16>()),
+        ),
+        (
+            option::of("[a-z]{1,6}( %N)?( [a-z0-9]{1,5}){0,3}"),
+            option::of(facility()),
+        ),
+        (any::<bool>(), 0u32..100_000),
+    )
+        .prop_map(
+            |((cd, cdd), ep, (ka, ld), lf, (lb, nofile, pid, port), (rc, sl), (tw, ts))| {
+                ServerOpts {
+                    coredump: cd,
+                    coredumpdir: cdd.map(PathBuf::from),
+                    execpath: ep.into_iter().map(PathBuf::from).collect(),
+                    keepalive: ka,
+                    logdir: ld.map(PathBuf::from),
+                    logfile: lf.map(|(n, p)| DaemonLogfile {
+                        name: format!("/var/log/{n}"),
+                        priority: p,
+                    }),
+                    loopback: lb,
+                    nofile,
+                    pidfile: pid.map(PathBuf::from),
+                    port,
+                    resetcmd: rc,
+                    syslog: sl,
+                    tcpwrappers: tw,
+                    timestamp_minutes: ts,
+                }
+            },
+        )
+}
+
+fn seropts() -> impl Strategy<Value = SerialOpts> {
+    let mut rates: Vec<u32> = conmand_core::config::opts::STANDARD_BPS.to_vec();
+    rates.extend([921_600, 1_000_000, 1_152_000]);
+    (prop::sample::select(rates), 5u8..=8, 0..3u8, 1u8..=2).prop_map(
+        |(bps, databits, p, stopbits)| {
+            let parity = [Parity::None, Parity::Odd, Parity::Even][usize::from(p)];
+            SerialOpts {
+                bps,
+                databits,
+                parity,
+                stopbits,
+            }
+        },
+    )
+}
+
+fn ipmiopts() -> impl Strategy<Value = IpmiOpts> {
+    let workaround = prop_oneof![
+        Just(None),
+        Just(Some(0u32)),
+        (1u32..=WORKAROUND_MASK)
+            .prop_map(|w| Some(w & WORKAROUND_MASK))
+            .prop_filter("some bit", |w| *w != Some(0)),
+    ];
+    let level = prop::sample::select(vec![
+        PrivilegeLevel::User,
+        PrivilegeLevel::Operator,
+        PrivilegeLevel::Admin,
+    ]);
+    (
+        option::of("[A-Za-z0-9_.@-]{1,16}"),
+        option::of(vec(any::<u8>(), 1..=20)),
+        option::of(vec(any::<u8>(), 1..=20)),
+        option::of(prop::sample::select(CIPHER_SUITES.to_vec())),
+        option::of(level),
+        workaround,
+    )
+        .prop_map(
+            |(username, password, k_g, cipher_suite, privilege, workarounds)| IpmiOpts {
+                username,
+                password,
+                k_g,
+                cipher_suite,
+                privilege,
+                workarounds,
+            },
+        )
+}
+
+fn testopts() -> impl Strategy<Value = TestOpts> {
+    (
+        0u32..=i32::MAX as u32,
+        -1i32..100_000,
+        -1i32..100_000,
+        0u8..=100,
+    )
+        .prop_map(|(burst_bytes, max_ms, min_ms, probability)| TestOpts {
+            burst_bytes,
+            max_ms,
+            min_ms,
+            probability,
+        })
+}
+
+/// A console kind with its parameters; the name and index are filled in later.
+#[derive(Debug, Clone)]
+enum Kind {
+    Serial(bool, SerialOpts),
+    Telnet(String, u16),
+    Unix,
+    Ipmi(bool, Option<u16>, IpmiOpts),
+    Process(Vec<String>),
+    Test(TestOpts),
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        (any::<bool>(), seropts()).prop_map(|(usb, o)| Kind::Serial(usb, o)),
+        (
+            prop::sample::select(vec!["ts1", "127.0.0.1", "::1", "fd00::7"]),
+            1u16..
+        )
+            .prop_map(|(h, p)| Kind::Telnet(h.into(), p)),
+        Just(Kind::Unix),
+        (any::<bool>(), option::of(1u16..), ipmiopts()).prop_map(|(v6, p, o)| Kind::Ipmi(v6, p, o)),
+        vec(prop_oneof![Just("%N".to_string()), "[a-z0-9=.]{1,6}"], 0..4).prop_map(Kind::Process),
+        testopts().prop_map(Kind::Test),
+    ]
+}
+
+fn console(i: usize, kind: Kind, log: u8, logopts: (bool, bool, bool)) -> ConsoleDef {
+    let name = format!("c{i}");
+    let (dev, spec) = match kind {
+        Kind::Serial(usb, opts) => {
+            let path = if usb {
+                format!("/dev/ttyUSB{i}")
+            } else {
+                format!("/dev/ttyS{i}")
+            };
+            (
+                path.clone(),
+                ConsoleSpec::Serial(SerialSpec {
+                    path: path.into(),
+                    opts,
+                }),
+            )
+        }
+        Kind::Telnet(host, port) => {
+            let dev = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            (dev, ConsoleSpec::Telnet(TelnetSpec { host, port }))
+        }
+        Kind::Unix => {
+            let path = format!("/run/c{i}.sock");
+            (
+                format!("unix:{path}"),
+                ConsoleSpec::Unix(UnixSpec { path: path.into() }),
+            )
+        }
+        Kind::Ipmi(v6, port, opts) => {
+            let host = if v6 {
+                format!("fd00::{i:x}")
+            } else {
+                format!("bmc{i}.example")
+            };
+            let shown = if v6 {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            let dev = match port {
+                Some(p) => format!("ipmi:{shown}:{p}"),
+                None => format!("ipmi:{shown}"),
+            };
+            (dev, ConsoleSpec::Ipmi(IpmiSpec { host, port, opts }))
+        }
+        Kind::Process(args) => {
+            let mut dev = "/bin/sh".to_string();
+            let mut argv = vec!["/bin/sh".to_string()];
+            for a in args {
+                dev.push(' ');
+                dev.push_str(&a);
+                argv.push(a.replace("%N", &name));
+            }
+            (dev, ConsoleSpec::Process(ProcessSpec { argv }))
+        }
+        Kind::Test(o) => ("test:".to_string(), ConsoleSpec::Test(o)),
+    };
+    let log = match log % 3 {
+        0 => None,
+        1 => Some(format!("/var/log/conman/{name}.log")),
+        _ => Some(format!("/var/log/conman/%N-%Y%m%d-{i}.log")),
+    };
+    let (lock, sanitize, timestamp) = logopts;
+    ConsoleDef {
+        name,
+        dev,
+        spec,
+        log,
+        logopts: LogOpts {
+            lock,
+            sanitize,
+            timestamp,
+        },
+        line: 0,
+    }
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    (
+        server(),
+        vec((kind(), any::<u8>(), any::<(bool, bool, bool)>()), 1..8),
+    )
+        .prop_map(|(server, cs)| Config {
+            origin: "rt.conf".to_string(),
+            server,
+            consoles: cs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (k, l, o))| console(i, k, l, o))
+                .collect(),
+        })
+}
+
+fn without_lines(mut c: Config) -> Config {
+    for d in &mut c.consoles {
+        d.line = 0;
+    }
+    c
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn print_then_parse_is_identity(cfg in config()) {
+        let text = print(&cfg);
+        let parsed = Config::parse_str(&text, "rt.conf", &probe());
+        prop_assert!(parsed.errors.is_empty(), "errors {:?} in\n{}", parsed.errors, text);
+        prop_assert_eq!(without_lines(parsed.config), cfg, "text:\n{}", text);
+    }
+}
+
+#[test]
+fn printed_text_is_readable() {
+    let src =
+        "server port=7001 timestamp=1h\nglobal log=\"%N.log\"\nconsole name=\"a\" dev=\"test:\"\n";
+    let c = Config::parse_str(src, "x", &probe()).config;
+    assert_eq!(
+        print(&c),
+        "server port=7001\nserver timestamp=60m\nconsole name=\"a\" dev=\"test:\" log=\"/srv/%N.log\"\n"
+    );
+}
