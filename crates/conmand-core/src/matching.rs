@@ -242,7 +242,7 @@ fn posix_to_rust(pat: &str) -> Result<String, &'static str> {
                     // glibc's REG_ICASE folds the subject to upper case but not
                     // an escaped pattern character: `\a` can never match.
                     b'a'..=b'z' => out.push_str(NEVER),
-                    _ => out.push_str(&regex_syntax::escape(&char::from(e).to_string())),
+                    _ => push_literal(e, &mut out),
                 }
                 i += 2;
                 continue;
@@ -254,7 +254,7 @@ fn posix_to_rust(pat: &str) -> Result<String, &'static str> {
             }
             _ => {
                 atom_start = out.len();
-                out.push_str(&regex_syntax::escape(&char::from(c).to_string()));
+                push_literal(c, &mut out);
                 prev = Prev::Atom;
             }
         }
@@ -453,10 +453,24 @@ fn bracket_to_rust(b: &[u8], start: usize, out: &mut String) -> Result<usize, &'
 /// Appends one literal byte inside a Rust character class, escaped if Rust
 /// could give it a meaning there.
 fn push_class_literal(c: u8, out: &mut String) {
+    if !c.is_ascii() {
+        out.push_str(&format!("\\x{c:02X}"));
+        return;
+    }
     if matches!(c, b'\\' | b'[' | b']' | b'&' | b'~' | b'^' | b'-') {
         out.push('\\');
     }
     out.push(char::from(c));
+}
+
+/// Appends one literal byte outside a class, escaped as needed. Bytes ≥ 0x80
+/// become `\xNN`, which in byte mode without Unicode matches that raw byte.
+fn push_literal(c: u8, out: &mut String) {
+    if c.is_ascii() {
+        out.push_str(&regex_syntax::escape(&char::from(c).to_string()));
+    } else {
+        out.push_str(&format!("\\x{c:02X}"));
+    }
 }
 
 /// Compiles `pattern` the way console regexes are compiled.
@@ -852,6 +866,20 @@ mod tests {
             ["cat", "date", "node1", "node2", "node10"]
         );
         assert_eq!(picked(&["[[:alpha:]]+"], true), ["cat", "date"]);
+    }
+
+    #[test]
+    fn regex_non_ascii_bytes_match_themselves() {
+        // C-locale semantics: a bracket matches one byte, so the two-byte "é"
+        // needs `[é]{2}`; high bytes sort first (signed char).
+        assert_eq!(
+            select(
+                &["n\u{e9}.", "[\u{e9}]{2}"],
+                true,
+                &["n\u{e9}1", "\u{e9}", "ne1"]
+            ),
+            Ok(vec![1, 0])
+        );
     }
 
     #[test]
