@@ -821,6 +821,17 @@ mod tests {
         v.sort_by(|a, b| compare_names(a, b));
         assert_eq!(v, ["s1", "s2", "s3", "s4", "sq", "we"]);
         assert_eq!(compare_names("foo2a", "foo10a"), Ordering::Greater);
+        // Order returned by Debian conmand 0.2.7 for `QUERY` on these names.
+        let mut v = vec![
+            "node10", "cat", "node2", "date", "node1", "na'me", "foo10a", "foo2a",
+        ];
+        v.sort_by(|a, b| compare_names(a, b));
+        assert_eq!(
+            v,
+            [
+                "cat", "date", "foo10a", "foo2a", "na'me", "node1", "node2", "node10"
+            ]
+        );
         assert_eq!(compare_names("n", "n1"), Ordering::Less);
         assert_eq!(compare_names("n1", "n"), Ordering::Greater);
         assert_eq!(compare_names("n007", "n7"), Ordering::Equal);
