@@ -1,9 +1,11 @@
 //! Console name selection for a request: globs, regexes and ConMan's natural
 //! sort order (reference §3.6).
 //!
-//! The daemon calls [`select`] with the request's patterns and the configured
-//! console names (in configuration order) and gets back the indices of the
-//! matched consoles, without duplicates, sorted by [`compare_names`].
+//! The daemon calls [`resolve`] with the decoded request and the configured
+//! console names (in configuration order): it gets back the indices of the
+//! matched consoles, without duplicates, sorted by [`compare_names`], or the
+//! error ConMan would send (2–6; error 7 needs live state and stays with the
+//! daemon). [`select`] is the matching step alone.
 //!
 //! - **Glob** (the default) is [`glob_match`], which behaves like glibc's
 //!   `fnmatch(pattern, name, 0)` in the C locale: case-sensitive, `*` matches
@@ -30,7 +32,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use regex_syntax::ast::ErrorKind;
 use thiserror::Error;
 
-use crate::protocol::RequestError;
+use crate::protocol::{Command, Request, RequestError};
 
 /// A regex pattern set that does not compile.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -45,6 +47,56 @@ impl From<MatchError> for RequestError {
     fn from(e: MatchError) -> Self {
         RequestError::BadRegex(e.message)
     }
+}
+
+/// The consoles a request resolved to (see [`resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// Indices into the configured names, sorted by [`compare_names`].
+    pub consoles: Vec<usize>,
+    /// The session is a broadcast (write-only to several consoles). ConMan
+    /// clears the request's BROADCAST when exactly one console matched, making
+    /// it an ordinary read-write connect.
+    pub broadcast: bool,
+}
+
+/// Resolves a request's patterns against the configured console names and runs
+/// the checks ConMan makes before looking at writers (`query_consoles`, then the
+/// first steps of `validate_req`), in ConMan's order:
+///
+/// 1. MONITOR/CONNECT without patterns: [`RequestError::NoConsoles`];
+/// 2. a regex that does not compile: [`RequestError::BadRegex`];
+/// 3. nothing matched: [`RequestError::NoConsoles`];
+/// 4. MONITOR, or CONNECT without BROADCAST, matching several consoles:
+///    [`RequestError::TooManyConsoles`] (the daemon then writes the names with
+///    [`crate::protocol::encode_match_list`]).
+///
+/// The busy check (error 7) needs live writer state and stays with the daemon:
+/// it applies to a CONNECT without FORCE or JOIN.
+///
+/// # Errors
+/// The [`RequestError`] to send back, as listed above.
+pub fn resolve<N: AsRef<str>>(req: &Request, names: &[N]) -> Result<Selection, RequestError> {
+    if req.consoles.is_empty() && req.command != Command::Query {
+        return Err(RequestError::NoConsoles);
+    }
+    let consoles = select(&req.consoles, req.regex, names)?;
+    if consoles.is_empty() {
+        return Err(RequestError::NoConsoles);
+    }
+    let broadcast = req.broadcast && consoles.len() != 1;
+    let single_only = match req.command {
+        Command::Query => false,
+        Command::Monitor => true,
+        Command::Connect => !broadcast,
+    };
+    if single_only && consoles.len() > 1 {
+        return Err(RequestError::TooManyConsoles(consoles.len()));
+    }
+    Ok(Selection {
+        consoles,
+        broadcast,
+    })
 }
 
 /// Selects the consoles that match `patterns`.
@@ -860,6 +912,73 @@ mod tests {
         assert!(
             picked(&["NODE*"], false).is_empty(),
             "globs are case-sensitive"
+        );
+    }
+
+    fn req(command: Command, pats: &[&str]) -> Request {
+        let mut r = Request::new(command);
+        r.consoles = pats.iter().map(|p| (*p).to_owned()).collect();
+        r
+    }
+
+    #[test]
+    fn resolve_runs_conman_checks_in_order() {
+        let n = |sel: Selection| sel.consoles.iter().map(|&i| NAMES[i]).collect::<Vec<_>>();
+        assert_eq!(
+            n(resolve(&req(Command::Query, &[]), &NAMES).unwrap()),
+            ["cat", "date", "node1", "node2", "node10"]
+        );
+        assert_eq!(
+            resolve(&req(Command::Monitor, &[]), &NAMES),
+            Err(RequestError::NoConsoles)
+        );
+        assert_eq!(
+            resolve(&req(Command::Connect, &["zz*"]), &NAMES),
+            Err(RequestError::NoConsoles)
+        );
+        assert_eq!(
+            resolve(&req(Command::Monitor, &["node*"]), &NAMES),
+            Err(RequestError::TooManyConsoles(3))
+        );
+        assert_eq!(
+            resolve(&req(Command::Connect, &["node*"]), &NAMES),
+            Err(RequestError::TooManyConsoles(3))
+        );
+        let mut r = req(Command::Query, &["("]);
+        r.regex = true;
+        assert_eq!(
+            resolve(&r, &NAMES),
+            Err(RequestError::BadRegex("Unmatched ( or \\(".into()))
+        );
+        // A regex error wins over "no consoles", as in ConMan.
+        let mut r = req(Command::Query, &["zz", "("]);
+        r.regex = true;
+        assert!(matches!(
+            resolve(&r, &NAMES),
+            Err(RequestError::BadRegex(_))
+        ));
+    }
+
+    #[test]
+    fn resolve_broadcast() {
+        let mut r = req(Command::Connect, &["node*"]);
+        r.broadcast = true;
+        let sel = resolve(&r, &NAMES).unwrap();
+        assert!(sel.broadcast);
+        assert_eq!(sel.consoles.len(), 3);
+        // One match turns a broadcast into a plain R/W connect.
+        let mut r = req(Command::Connect, &["cat"]);
+        r.broadcast = true;
+        let sel = resolve(&r, &NAMES).unwrap();
+        assert!(!sel.broadcast);
+        assert_eq!(sel.consoles, [1]);
+        // QUERY may match many.
+        assert_eq!(
+            resolve(&req(Command::Query, &["node*"]), &NAMES)
+                .unwrap()
+                .consoles
+                .len(),
+            3
         );
     }
 
