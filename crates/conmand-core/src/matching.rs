@@ -4,7 +4,7 @@
 //! The daemon calls [`resolve`] with the decoded request and the configured
 //! console names (in configuration order): it gets back the indices of the
 //! matched consoles, without duplicates, sorted by [`compare_names`], or the
-//! error ConMan would send (2–6; error 7 needs live state and stays with the
+//! error ConMan would send (3, 5 or 6; error 7 needs live state and stays with the
 //! daemon). [`select`] is the matching step alone.
 //!
 //! - **Glob** (the default) is [`glob_match`], which behaves like glibc's
