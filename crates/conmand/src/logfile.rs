@@ -36,7 +36,7 @@ const BATCH: usize = 512;
 /// oldest bytes are dropped and counted.
 const MAX_PENDING: usize = 1 << 20;
 /// How often a log file that could not be opened is tried again by default (its
-/// output is kept, up to [`MAX_PENDING`] bytes, until then).
+/// output is kept, up to 1 MiB, until then).
 pub const REOPEN_RETRY: Duration = Duration::from_secs(10);
 /// ConMan's `LOG_REPLAY_LEN`.
 pub const REPLAY_LEN: u64 = 4096;
