@@ -8,7 +8,7 @@
 //! bytes it missed when it catches up.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 
 use conmand_core::escape::{EscapeCommand, EscapeDecoder, Event};
 
-use crate::console::{AttachMode, ClientInfo, ClientSink, Command, ConsoleHandle, Output, frame};
+use crate::console::{
+    AttachMode, ClientInfo, ClientSink, Command, ConsoleHandle, Output, SinkShared, frame,
+};
 
 /// Output messages queued per client before consoles start dropping (and counting).
 pub const CLIENT_QUEUE: usize = 256;
@@ -73,8 +75,8 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let (tx, mut rx) = mpsc::channel(CLIENT_QUEUE);
-        let missed = Arc::new(AtomicU64::new(0));
-        let sink = ClientSink::new(tx, missed.clone());
+        let shared = Arc::new(SinkShared::default());
+        let sink = ClientSink::new(tx, shared.clone());
         for c in &self.consoles {
             c.send(Command::Attach {
                 client: self.client.clone(),
@@ -116,10 +118,10 @@ impl Session {
                 }
                 msg = rx.recv(), if !self.suspended || !read_open => {
                     let Some(msg) = msg else { break };
-                    let mut kicked = self.render(msg, &mut out, &missed);
+                    let mut kicked = self.render(msg, &mut out, &shared);
                     while out.len() < WRITE_BATCH && !kicked {
                         match rx.try_recv() {
-                            Ok(m) => kicked = self.render(m, &mut out, &missed),
+                            Ok(m) => kicked = self.render(m, &mut out, &shared),
                             Err(_) => break,
                         }
                     }
@@ -138,8 +140,9 @@ impl Session {
     }
 
     /// Append one message to the outgoing batch; true when the client was removed.
-    fn render(&self, msg: Output, out: &mut BytesMut, missed: &AtomicU64) -> bool {
-        let lost = missed.swap(0, Ordering::Relaxed);
+    fn render(&self, msg: Output, out: &mut BytesMut, shared: &SinkShared) -> bool {
+        shared.taken(&msg);
+        let lost = shared.missed.swap(0, Ordering::Relaxed);
         if lost > 0 {
             out.extend_from_slice(&frame(&format!(
                 "Skipped {lost} bytes of output (client too slow)"

@@ -320,7 +320,8 @@ async fn thousand_concurrent_clients() {
 
 #[tokio::test]
 async fn stalled_client_does_not_slow_others() {
-    // A fast test console; one client never reads, another must keep getting data.
+    // A fast test console with a log; one client never reads (like a SIGSTOPped
+    // `conman`), another must keep getting data and the log must keep growing.
     let opts = conmand_core::config::TestOpts {
         burst_bytes: 60_000,
         max_ms: 1,
@@ -328,18 +329,41 @@ async fn stalled_client_does_not_slow_others() {
         probability: 100,
     };
     let spec = conmand_core::config::ConsoleSpec::Test(opts);
-    let srv = TestServer::start(
-        vec![def("flood", spec, None, LogOpts::default())],
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("flood.log");
+    let srv = TestServer::start_in(
+        dir,
+        vec![def("flood", spec, Some(log.clone()), LogOpts::default())],
         ServerOpts::default(),
     )
     .await;
-    let (_stalled, _) = Raw::open(srv.addr, "slow", None, "MONITOR CONSOLE='flood'").await;
+    let mut stalled = Raw::connect_small(srv.addr).await;
+    stalled
+        .send(b"HELLO USER='slow'\nMONITOR CONSOLE='flood'\n")
+        .await;
+    assert_eq!(stalled.line().await, "OK");
+    assert_eq!(stalled.line().await, "OK CONSOLE='flood'");
     let (mut live, _) = Raw::open(srv.addr, "fast", None, "MONITOR CONSOLE='flood'").await;
+    // Far more than the socket buffers and the client queue can hold for the
+    // stalled client: the daemon must drop its output, not wait for it.
     let mut total = 0usize;
-    while total < 20 << 20 {
-        let got = live.expect(b"~").await;
-        total += got.len();
+    let mut buf = vec![0u8; 65536];
+    while total < 6 << 20 {
+        use tokio::io::AsyncReadExt;
+        let n = tokio::time::timeout(WAIT, live.stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the live client was cut off");
+        total += n;
     }
+    let logged = std::fs::metadata(&log).unwrap().len();
+    assert!(logged > 3 << 20, "log only has {logged} bytes");
+    // When the stalled client reads again it is told what it missed.
+    stalled.expect(b"<ConMan> Skipped ").await;
+    stalled
+        .expect(b" bytes of output (client too slow).\r\n")
+        .await;
     srv.stop().await;
 }
 

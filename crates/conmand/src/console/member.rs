@@ -1,7 +1,7 @@
 //! Clients as members of a console: who they are and where their output goes.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -92,47 +92,85 @@ impl Output {
         }
     }
 
-    fn len(&self) -> u64 {
+    fn len(&self) -> usize {
         match self {
-            Output::Data(b) => b.len() as u64,
-            Output::Notice { text, .. } => text.len() as u64,
+            Output::Data(b) => b.len(),
+            Output::Notice { text, .. } => text.len(),
             Output::Kicked => 0,
         }
     }
 }
 
+/// Most bytes of output that may wait for one client; past that, output for it is
+/// dropped and counted.
+pub const CLIENT_QUEUE_BYTES: usize = 256 * 1024;
+
+/// Accounting shared by a client's sink (in every console it is attached to) and its
+/// session task.
+#[derive(Debug, Default)]
+pub struct SinkShared {
+    /// Bytes dropped since the session last reported them.
+    pub missed: AtomicU64,
+    /// Bytes queued and not yet taken by the session.
+    pub queued: AtomicUsize,
+}
+
+impl SinkShared {
+    /// The session took `out` off its queue.
+    pub fn taken(&self, out: &Output) {
+        self.queued.fetch_sub(out.len(), Ordering::Relaxed);
+    }
+}
+
 /// Where a client's output goes: its bounded channel, plus a count of what it missed.
 ///
-/// Full policy: drop and count. A client that cannot keep up never blocks a console.
+/// Full policy: drop and count. At most [`CLIENT_QUEUE_BYTES`] (and the channel's
+/// message capacity) wait for a client; a client that cannot keep up never blocks a
+/// console and costs a bounded amount of memory.
 #[derive(Debug, Clone)]
 pub struct ClientSink {
     tx: mpsc::Sender<Output>,
-    missed: Arc<AtomicU64>,
+    shared: Arc<SinkShared>,
 }
 
 impl ClientSink {
-    /// A sink over `tx`; `missed` is shared with the client task, which reports it.
-    pub fn new(tx: mpsc::Sender<Output>, missed: Arc<AtomicU64>) -> Self {
-        ClientSink { tx, missed }
+    /// A sink over `tx`; `shared` is also held by the client task, which reports and
+    /// releases what it takes.
+    pub fn new(tx: mpsc::Sender<Output>, shared: Arc<SinkShared>) -> Self {
+        ClientSink { tx, shared }
     }
 
     /// Deliver without waiting. Returns false when the client has gone.
     pub fn deliver(&self, out: Output) -> bool {
+        let len = out.len();
+        let kicked = matches!(out, Output::Kicked);
+        if !kicked && self.shared.queued.load(Ordering::Relaxed) + len > CLIENT_QUEUE_BYTES {
+            if self.tx.is_closed() {
+                return false;
+            }
+            self.shared.missed.fetch_add(len as u64, Ordering::Relaxed);
+            return true;
+        }
+        self.shared.queued.fetch_add(len, Ordering::Relaxed);
         match self.tx.try_send(out) {
             Ok(()) => true,
             Err(TrySendError::Full(out)) => {
-                if matches!(out, Output::Kicked) {
+                self.shared.queued.fetch_sub(len, Ordering::Relaxed);
+                if kicked {
                     // Must arrive: wait for room off the actor.
                     let tx = self.tx.clone();
                     tokio::spawn(async move {
-                        let _ = tx.send(Output::Kicked).await;
+                        let _ = tx.send(out).await;
                     });
                 } else {
-                    self.missed.fetch_add(out.len(), Ordering::Relaxed);
+                    self.shared.missed.fetch_add(len as u64, Ordering::Relaxed);
                 }
                 true
             }
-            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Closed(_)) => {
+                self.shared.queued.fetch_sub(len, Ordering::Relaxed);
+                false
+            }
         }
     }
 

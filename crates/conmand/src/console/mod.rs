@@ -37,7 +37,7 @@ use tokio_util::task::TaskTracker;
 use crate::logfile::{LogHandle, LogService};
 use backend::{Backend, BoxFuture, Connection, OpenError};
 use member::Member;
-pub use member::{ClientInfo, ClientSink, Output, WriterInfo};
+pub use member::{CLIENT_QUEUE_BYTES, ClientInfo, ClientSink, Output, SinkShared, WriterInfo};
 
 /// Most client input bytes queued for a device that is not accepting them.
 pub const MAX_PENDING_INPUT: usize = 64 * 1024;

@@ -142,6 +142,17 @@ impl Raw {
         }
     }
 
+    /// A client with a tiny receive buffer: when it stops reading, the daemon's
+    /// sends fill up after a few KiB instead of megabytes of kernel buffering.
+    pub async fn connect_small(addr: SocketAddr) -> Raw {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        Raw {
+            stream: sock.connect(addr).await.unwrap(),
+            seen: Vec::new(),
+        }
+    }
+
     /// Greeting + request; returns the request's response line.
     pub async fn open(
         addr: SocketAddr,
