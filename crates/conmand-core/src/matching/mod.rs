@@ -25,8 +25,8 @@
 //! Submodules: [`glob`] (fnmatch), [`ere`] (POSIX ERE → `regex` translation).
 //!
 //! A QUERY with no patterns selects every console (glob `*`, regex `.*`);
-//! [`select`] does that when `patterns` is empty. MONITOR and CONNECT with no
-//! pattern are answered with error 5 by the daemon before it gets here.
+//! [`select`] does that when `patterns` is empty, and [`resolve`] answers a
+//! MONITOR or CONNECT without patterns with error 5.
 
 use std::cmp::Ordering;
 
