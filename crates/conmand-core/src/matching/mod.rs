@@ -374,6 +374,15 @@ mod tests {
 
     proptest! {
         #[test]
+        fn matching_never_panics(
+            pats in proptest::collection::vec(prop_oneof![any::<String>(), "[ -~]{0,16}"], 0..3),
+            names in proptest::collection::vec(any::<String>(), 0..4),
+            regex: bool,
+        ) {
+            let _ = select(&pats, regex, &names);
+        }
+
+        #[test]
         fn select_output_is_sorted_and_unique(
             names in proptest::collection::hash_set("[a-c]{0,2}[0-9]{0,2}", 0..12),
             pats in proptest::collection::vec("[a-c*?0-9]{1,3}", 0..4),
