@@ -28,19 +28,22 @@
 //! send it anyway and the receiver's lexer will misread it, so callers should
 //! not pass such values.
 //!
-//! Modules: [`lexer`] (tokens), [`message`] (the three messages), [`frame`] (line
-//! framing), [`trailer`] (error 6/7 lines). The useful items are re-exported here.
+//! Modules: [`lexer`] (tokens), [`message`] (greeting and request), [`response`]
+//! (answers and rejection reasons), [`frame`] (line framing), [`trailer`] (error
+//! 6/7 lines). The useful items are re-exported here.
 
 pub mod frame;
 pub mod lexer;
 pub mod message;
+pub mod response;
 pub mod trailer;
 
 use bytes::BufMut;
 
 pub use frame::{MAX_LINE_LEN, take_final_line, take_line};
 pub use lexer::{Keyword, Lexer, MAX_TOKEN_LEN, Token};
-pub use message::{Command, ErrorCode, Greeting, Request, RequestError, Response, ResponseError};
+pub use message::{Command, Greeting, Request};
+pub use response::{ErrorCode, RequestError, Response, ResponseError};
 pub use trailer::{BusyWriter, encode_match_list};
 
 /// Appends `value` lex-encoded (`lex_encode`): `'` becomes 0xA7 and `"` becomes
@@ -58,6 +61,72 @@ pub fn encode_value(value: &str, out: &mut impl BufMut) {
 /// The result is therefore always ASCII.
 pub fn decode_value(raw: &[u8]) -> String {
     raw.iter().map(|&b| char::from(b & 0x7F)).collect()
+}
+
+/// Reads `= <string>` after a key, consuming tokens like ConMan's
+/// `lex_next(l) == '=' && lex_next(l) == LEX_STR` (short-circuit included).
+fn assigned_str<'a>(l: &mut Lexer<'a>) -> Option<&'a [u8]> {
+    if l.next_token() != Token::Char(b'=') {
+        return None;
+    }
+    match l.next_token() {
+        Token::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Reads `= <integer>` after `CODE`, consuming tokens like ConMan.
+fn assigned_int<'a>(l: &mut Lexer<'a>) -> Option<&'a [u8]> {
+    if l.next_token() != Token::Char(b'=') {
+        return None;
+    }
+    match l.next_token() {
+        Token::Int(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Reads `= <keyword>` after `OPTION`, consuming tokens like ConMan.
+fn assigned_keyword(l: &mut Lexer<'_>) -> Option<Keyword> {
+    if l.next_token() != Token::Char(b'=') {
+        return None;
+    }
+    match l.next_token() {
+        Token::Keyword(k) => Some(k),
+        _ => None,
+    }
+}
+
+/// C `atoi` on an integer token (`[-+]?[0-9]+`), saturating instead of overflowing.
+fn atoi(digits: &[u8]) -> i32 {
+    let (neg, body) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, digits),
+    };
+    let mag = body
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0i64, |acc, b| {
+            (acc * 10 + i64::from(b - b'0')).min(i64::from(i32::MAX) + 1)
+        });
+    let v = if neg { -mag } else { mag };
+    i32::try_from(v).unwrap_or(if neg { i32::MIN } else { i32::MAX })
+}
+
+/// Appends ` KEY='value'` with the value lex-encoded.
+fn put_pair(out: &mut impl BufMut, key: Keyword, value: &str) {
+    out.put_u8(b' ');
+    out.put_slice(key.as_str().as_bytes());
+    out.put_slice(b"='");
+    encode_value(value, out);
+    out.put_u8(b'\'');
+}
+
+/// Appends ` OPTION=<opt>`.
+fn put_option(out: &mut impl BufMut, opt: Keyword) {
+    out.put_slice(b" OPTION=");
+    out.put_slice(opt.as_str().as_bytes());
 }
 
 #[cfg(test)]
