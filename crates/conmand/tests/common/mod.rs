@@ -178,7 +178,7 @@ impl Raw {
 
     /// Read more bytes into `seen`; false on EOF.
     async fn fill(&mut self) -> bool {
-        let mut buf = [0u8; 4096];
+        let mut buf = vec![0u8; 65536];
         let n = tokio::time::timeout(WAIT, self.stream.read(&mut buf))
             .await
             .expect("timed out waiting for the daemon")
@@ -205,10 +205,14 @@ impl Raw {
     /// Wait until `needle` has been received; returns everything up to and including
     /// it, and keeps the rest.
     pub async fn expect(&mut self, needle: &[u8]) -> Vec<u8> {
+        // Only search what is new since the last look (plus an overlap), so waiting
+        // behind a large backlog stays linear.
+        let mut from = 0;
         loop {
-            if let Some(i) = find(&self.seen, needle) {
-                return self.seen.drain(..i + needle.len()).collect();
+            if let Some(i) = find(&self.seen[from..], needle) {
+                return self.seen.drain(..from + i + needle.len()).collect();
             }
+            from = self.seen.len().saturating_sub(needle.len());
             assert!(
                 self.fill().await,
                 "EOF before {:?}; have {:?}",
