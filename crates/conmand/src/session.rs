@@ -15,9 +15,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use conmand_core::escape::{EscapeCommand, EscapeDecoder, Event};
+use conmand_core::notice::{self, Notice};
 
 use crate::console::{
-    AttachMode, ClientInfo, ClientSink, Command, ConsoleHandle, Output, SinkShared, frame,
+    AttachMode, ClientInfo, ClientSink, Command, ConsoleHandle, Output, SinkShared,
 };
 
 /// Output messages queued per client before consoles start dropping (and counting).
@@ -144,9 +145,8 @@ impl Session {
         shared.taken(&msg);
         let lost = shared.missed.swap(0, Ordering::Relaxed);
         if lost > 0 {
-            out.extend_from_slice(&frame(&format!(
-                "Skipped {lost} bytes of output (client too slow)"
-            )));
+            let n = Notice::always(format!("Skipped {lost} bytes of output (client too slow)"));
+            out.extend_from_slice(&n.to_bytes());
         }
         match msg {
             Output::Data(b) => out.extend_from_slice(&b),
@@ -230,12 +230,7 @@ impl Session {
             }
             EscapeCommand::Quiet => {
                 self.quiet = !self.quiet;
-                let text = if self.quiet {
-                    "Quiet-mode enabled -- info msgs will be suppressed"
-                } else {
-                    "Quiet-mode disabled -- info msgs will be displayed"
-                };
-                return Some(frame(text));
+                return Some(Bytes::from(notice::quiet_mode(self.quiet).to_bytes()));
             }
             EscapeCommand::Reset => self.to_written(|id| Command::Reset { client_id: id }).await,
             EscapeCommand::Suspend => {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use conmand_core::notice::{Notice, Who};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -35,17 +36,13 @@ impl ClientInfo {
         }
     }
 
-    /// `<user@host>[ on tty]`, as ConMan's messages show a client.
-    pub fn who(&self) -> String {
-        match &self.tty {
-            Some(t) => format!("<{}@{}> on {t}", self.user, self.host),
-            None => format!("<{}@{}>", self.user, self.host),
+    /// The client as ConMan's messages show it: `<user@host>[ on tty]`.
+    pub fn who(&self) -> Who<'_> {
+        Who {
+            user: &self.user,
+            host: &self.host,
+            tty: self.tty.as_deref(),
         }
-    }
-
-    /// `<user@host>` alone.
-    pub fn who_no_tty(&self) -> String {
-        format!("<{}@{}>", self.user, self.host)
     }
 
     /// Record activity (any byte received, escapes included).
@@ -83,15 +80,16 @@ pub enum Output {
     Kicked,
 }
 
-impl Output {
-    /// A framed notice.
-    pub fn notice(text: &str, info: bool) -> Output {
+impl From<Notice> for Output {
+    fn from(n: Notice) -> Output {
         Output::Notice {
-            text: super::frame(text),
-            info,
+            text: Bytes::from(n.to_bytes()),
+            info: n.is_info(),
         }
     }
+}
 
+impl Output {
     fn len(&self) -> usize {
         match self {
             Output::Data(b) => b.len(),

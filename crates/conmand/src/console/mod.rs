@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conmand_core::config::ConsoleDef;
+use conmand_core::notice::{self, Notice};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
@@ -386,9 +387,8 @@ impl Actor {
                 self.live = Some(live);
                 self.up.send_replace(true);
                 if let Some(t) = target {
-                    let text = format!("Console [{}] connected to {t}", self.name);
-                    tracing::info!("{text}");
-                    self.notify_all(&text, true).await;
+                    let n = Notice::info(format!("Console [{}] connected to {t}", self.name));
+                    self.announce(n).await;
                 }
             }
             Err(OpenError::Retry(msg)) => {
@@ -396,9 +396,9 @@ impl Actor {
                 self.backoff_retry();
             }
             Err(OpenError::Failed(msg)) => {
-                let text = format!("Console [{}] connection failed: {msg}", self.name);
-                tracing::warn!("{text}");
-                self.notify_all(&text, true).await;
+                let n = notice::connection_failed(&self.name, &msg);
+                tracing::warn!("{}", n.text());
+                self.notify_all(n).await;
                 self.backoff_retry();
             }
             Err(OpenError::Resolve(msg)) => {
@@ -422,13 +422,9 @@ impl Actor {
         if let Some(t) = &live.target {
             let mut text = format!("Console [{}] disconnected from {t}", self.name);
             if live.report_uptime {
-                text.push_str(&format!(
-                    " after {}",
-                    conmand_core::notice::time_delta(uptime.as_secs())
-                ));
+                text.push_str(&format!(" after {}", notice::time_delta(uptime.as_secs())));
             }
-            tracing::info!("{text}");
-            self.notify_all(&text, true).await;
+            self.announce(Notice::info(text)).await;
         }
         drop(live);
         self.pending.clear();
@@ -578,7 +574,7 @@ impl Actor {
                 self.backend.describe()
             );
             if let Some(m) = self.members.last() {
-                m.sink.deliver(Output::notice(&text, true));
+                m.sink.deliver(Notice::info(text).into());
             }
             // An attaching client is a reason to try right away (ConMan does too).
             if self.opening.is_none() {
@@ -595,23 +591,13 @@ impl Actor {
             .collect();
         let stolen = force && !others.is_empty();
         let t = crate::timefmt::short_now();
-        let text = format!(
-            "Console [{}] {}{} by {} at {t}",
-            self.name,
-            if stolen { "stolen" } else { "joined" },
-            if member.broadcast { " for B/C" } else { "" },
-            member.client.who()
-        );
-        self.notify_all(&text, true).await;
+        let who = member.client.who();
+        let n = notice::writer_arrived(&self.name, &who, member.broadcast, stolen, &t);
+        self.notify_all(n).await;
         for &i in &others {
-            let w = &self.members[i];
-            let text = format!(
-                "Console [{}] {} {} at {t}",
-                self.name,
-                if stolen { "stolen from" } else { "joined with" },
-                w.client.who()
-            );
-            member.sink.deliver(Output::notice(&text, true));
+            let other = self.members[i].client.who();
+            let n = notice::existing_writer(&self.name, &other, stolen, &t);
+            member.sink.deliver(n.into());
         }
         if stolen {
             let victims: Vec<u64> = others.iter().map(|&i| self.members[i].client.id).collect();
@@ -619,13 +605,7 @@ impl Actor {
                 if let Some(pos) = self.members.iter().position(|m| m.client.id == id) {
                     let victim = self.members.remove(pos);
                     victim.sink.deliver(Output::Kicked);
-                    let text = format!(
-                        "Console [{}] departed by {} at {}",
-                        self.name,
-                        victim.client.who(),
-                        crate::timefmt::short_now()
-                    );
-                    self.notify_all(&text, true).await;
+                    self.departed(&victim).await;
                 }
             }
         }
@@ -651,13 +631,9 @@ impl Actor {
     }
 
     async fn departed(&mut self, m: &Member) {
-        let text = format!(
-            "Console [{}] departed by {} at {}",
-            self.name,
-            m.client.who(),
-            crate::timefmt::short_now()
-        );
-        self.notify_all(&text, true).await;
+        let t = crate::timefmt::short_now();
+        let n = notice::departed(&self.name, &m.client.who(), &t);
+        self.notify_all(n).await;
     }
 
     async fn toggle(&mut self, client_id: u64, force: bool) {
@@ -687,8 +663,7 @@ impl Actor {
         let sink = m.sink.clone();
         let name = self.name.clone();
         let Some(log) = self.log.clone() else {
-            let text = format!("Console [{name}] is not being logged -- cannot replay");
-            sink.deliver(Output::notice(&text, false));
+            sink.deliver(notice::not_logged(&name).into());
             return;
         };
         // The tail comes from the writer thread after everything queued before it has
@@ -696,19 +671,12 @@ impl Actor {
         tokio::spawn(async move {
             match log.tail().await {
                 Some(tail) => {
-                    sink.deliver(Output::notice(
-                        &format!("Begin log replay of console [{name}]"),
-                        false,
-                    ));
+                    sink.deliver(notice::begin_replay(&name).into());
                     sink.deliver(Output::Data(tail));
-                    sink.deliver(Output::notice(
-                        &format!("End log replay of console [{name}]"),
-                        false,
-                    ));
+                    sink.deliver(notice::end_replay(&name).into());
                 }
                 None => {
-                    let text = format!("Console [{name}] is not being logged -- cannot replay");
-                    sink.deliver(Output::notice(&text, false));
+                    sink.deliver(notice::not_logged(&name).into());
                 }
             }
         });
@@ -724,23 +692,20 @@ impl Actor {
         let Some(expand) = self.ctx.reset_cmd.clone() else {
             return;
         };
-        let who = m.client.who_no_tty();
+        let client = m.client.clone();
         let sink = m.sink.clone();
         if let Some(pid) = self.reset_pid {
-            let text = format!(
-                "Ignoring reset of console [{}]: pid {pid} still active",
-                self.name
-            );
-            tracing::info!("{text}");
-            sink.deliver(Output::notice(&text, true));
+            let n = notice::reset_ignored(&self.name, pid);
+            tracing::info!("{}", n.text());
+            sink.deliver(n.into());
             return;
         }
         let cmd = match expand(&self.def) {
             Ok(c) => c,
             Err(e) => {
-                let text = format!("Unable to reset console [{}]: {e}", self.name);
-                tracing::warn!("{text}");
-                sink.deliver(Output::notice(&text, true));
+                let n = notice::reset_failed(&self.name, &e);
+                tracing::warn!("{}", n.text());
+                sink.deliver(n.into());
                 return;
             }
         };
@@ -748,9 +713,8 @@ impl Actor {
             Ok(mut child) => {
                 let pid = child.id().unwrap_or(0);
                 self.reset_pid = Some(pid);
-                let text = format!("Console [{}] reset by {who} (pid {pid})", self.name);
-                tracing::info!("{text}");
-                self.notify_all(&text, true).await;
+                let n = notice::reset_by(&self.name, &client.user, &client.host, pid);
+                self.announce(n).await;
                 let tx = self.self_tx.clone();
                 let name = self.name.clone();
                 tokio::spawn(async move {
@@ -761,16 +725,23 @@ impl Actor {
                 });
             }
             Err(e) => {
-                let text = format!("Unable to reset console [{}]: fork failed: {e}", self.name);
-                tracing::warn!("{text}");
-                sink.deliver(Output::notice(&text, true));
+                let n = notice::reset_failed(&self.name, &format!("fork failed: {e}"));
+                tracing::warn!("{}", n.text());
+                sink.deliver(n.into());
             }
         }
     }
 
-    /// Send an info message to every member and the log.
-    async fn notify_all(&mut self, text: &str, info: bool) {
-        let framed = frame(text);
+    /// Log a state change in the daemon log, then tell every member and the log.
+    async fn announce(&mut self, n: Notice) {
+        tracing::info!("{}", n.text());
+        self.notify_all(n).await;
+    }
+
+    /// Send a message to every member and the log.
+    async fn notify_all(&mut self, n: Notice) {
+        let framed = Bytes::from(n.to_bytes());
+        let info = n.is_info();
         let mut gone = false;
         for m in &self.members {
             gone |= !m.sink.deliver(Output::Notice {
@@ -799,15 +770,10 @@ impl Actor {
 
     fn stop_members(&mut self, reason: &str) {
         for m in self.members.drain(..) {
-            m.sink.deliver(Output::notice(reason, false));
+            m.sink.deliver(Notice::always(reason).into());
             m.sink.deliver(Output::Kicked);
         }
     }
-}
-
-/// ConMan's info-message framing: `"\r\n<ConMan> " + text + ".\r\n"`.
-pub fn frame(text: &str) -> Bytes {
-    Bytes::from(format!("\r\n<ConMan> {text}.\r\n"))
 }
 
 fn jitter(max: Duration) -> Duration {
