@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use conmand_core::config::{self as cfg, Config, ConsoleDef};
+use conmand_core::config::{self as cfg, Config, ConsoleChange, ConsoleDef};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -151,54 +151,53 @@ impl Engine {
     /// with their clients attached.
     pub async fn reload(&self, new: Config) -> Vec<String> {
         let mut cur = self.config.lock().await;
-        let old_by_name: HashMap<&str, &ConsoleDef> =
-            cur.consoles.iter().map(|c| (c.name.as_str(), c)).collect();
+        let changes = cfg::diff(&cur, &new);
         let running: HashMap<String, ConsoleHandle> = self
             .registry
             .snapshot()
             .iter()
             .map(|h| (h.name().to_string(), h.clone()))
             .collect();
+        let mut restart = std::collections::HashSet::new();
         let mut summary = Vec::new();
-        let mut next = Vec::new();
-        for def in &new.consoles {
-            match (old_by_name.get(def.name.as_str()), running.get(&def.name)) {
-                (Some(old), Some(h)) if same_console(old, def) => next.push(h.clone()),
-                (Some(_), Some(h)) => {
-                    h.send(Command::Stop {
-                        reason: format!("Console [{}] restarted: configuration changed", def.name),
-                    })
-                    .await;
-                    summary.push(format!("changed {}", def.name));
-                    next.push(spawn_console(
-                        def,
-                        &self.ctx,
-                        &self.backend_ctx,
-                        &self.tracker,
-                        &self.cancel,
-                    ));
+        for change in &changes {
+            let (name, reason) = match change {
+                ConsoleChange::Removed(n) => {
+                    summary.push(format!("removed {n}"));
+                    (n, format!("Console [{n}] removed from the configuration"))
                 }
-                _ => {
-                    summary.push(format!("added {}", def.name));
-                    next.push(spawn_console(
-                        def,
-                        &self.ctx,
-                        &self.backend_ctx,
-                        &self.tracker,
-                        &self.cancel,
-                    ));
+                ConsoleChange::Changed(n) => {
+                    summary.push(format!("changed {n}"));
+                    (n, format!("Console [{n}] restarted: configuration changed"))
                 }
+                ConsoleChange::Added(n) => {
+                    summary.push(format!("added {n}"));
+                    continue;
+                }
+                ConsoleChange::ServerChanged => {
+                    summary.push("server options changed (port, loopback and logfile take effect at restart)".into());
+                    continue;
+                }
+            };
+            restart.insert(name.as_str());
+            if let Some(h) = running.get(name) {
+                h.send(Command::Stop { reason }).await;
             }
         }
-        for (name, h) in &running {
-            if !new.consoles.iter().any(|d| &d.name == name) {
-                h.send(Command::Stop {
-                    reason: format!("Console [{name}] removed from the configuration"),
-                })
-                .await;
-                summary.push(format!("removed {name}"));
-            }
-        }
+        let next = new
+            .consoles
+            .iter()
+            .map(|def| match running.get(&def.name) {
+                Some(h) if !restart.contains(def.name.as_str()) => h.clone(),
+                _ => spawn_console(
+                    def,
+                    &self.ctx,
+                    &self.backend_ctx,
+                    &self.tracker,
+                    &self.cancel,
+                ),
+            })
+            .collect();
         self.registry.replace(next);
         self.reset
             .store(new.server.resetcmd.is_some(), Ordering::Relaxed);
@@ -257,15 +256,6 @@ impl Engine {
             }
         });
     }
-}
-
-/// Whether a reload leaves a console untouched.
-fn same_console(a: &ConsoleDef, b: &ConsoleDef) -> bool {
-    a.name == b.name
-        && a.dev == b.dev
-        && a.spec == b.spec
-        && a.log == b.log
-        && a.logopts == b.logopts
 }
 
 fn spawn_console(
