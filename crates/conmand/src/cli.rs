@@ -59,7 +59,9 @@ pub struct Cli {
     /// With -t: print the checked configuration as one JSON document on stdout.
     #[arg(long = "json", requires = "test_config")]
     pub json: bool,
-    /// IPMI password database to check with -t (conman.pswd format).
+    /// IPMI password database (conman.pswd format) for `ipmi:` consoles whose
+    /// ipmiopts give no password [default: /etc/conman.pswd if it exists]; also
+    /// checked by -t.
     #[arg(long = "pswd", value_name = "FILE")]
     pub pswd: Option<PathBuf>,
 }

@@ -36,6 +36,8 @@ pub struct EngineOpts {
     pub handshake_timeout: Duration,
     /// How often a console log that could not be opened is tried again.
     pub log_retry: Duration,
+    /// IPMI password database (`conman.pswd`).
+    pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
 }
 
 impl Default for EngineOpts {
@@ -46,6 +48,7 @@ impl Default for EngineOpts {
             child_env: crate::daemon::env::cleaned_env(),
             handshake_timeout: crate::client::HANDSHAKE_TIMEOUT,
             log_retry: crate::logfile::REOPEN_RETRY,
+            pswd: None,
         }
     }
 }
@@ -98,6 +101,7 @@ impl Engine {
         let backend_ctx = BackendCtx {
             child_env,
             keepalive: config.server.keepalive,
+            pswd: opts.pswd.clone(),
         };
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();

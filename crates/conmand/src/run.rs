@@ -214,6 +214,7 @@ async fn run_daemon(
     let opts = EngineOpts {
         zero_logs: cli.zero_logs,
         child_env: env::cleaned_env(),
+        pswd: load_pswd(cli),
         ..EngineOpts::default()
     };
     let engine = Engine::start(config, opts)
@@ -240,6 +241,36 @@ async fn run_daemon(
     );
     Ok(())
 }
+
+/// The IPMI password database: `--pswd FILE`, else `/etc/conman.pswd` if present.
+/// Problems are logged; a missing default file is not one.
+fn load_pswd(cli: &Cli) -> Option<Arc<conmand_core::pswd::PasswordDb>> {
+    let (path, explicit) = match &cli.pswd {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(DEFAULT_PSWD), false),
+    };
+    let text = match std::fs::read(&path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => {
+            if explicit || e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(
+                    "Unable to open \"{}\": {}",
+                    path.display(),
+                    daemonlog::errno_text(&e)
+                );
+            }
+            return None;
+        }
+    };
+    let (db, problems) = conmand_core::pswd::PasswordDb::parse(&text, &path.to_string_lossy());
+    for p in problems {
+        tracing::warn!("{}", p.conman_format());
+    }
+    Some(Arc::new(db))
+}
+
+/// Where ConMan's scripts (and our IPMI consoles) find passwords by default.
+pub const DEFAULT_PSWD: &str = "/etc/conman.pswd";
 
 /// SIGHUP: reopen the logs and apply the configuration file again.
 async fn reconfigure(

@@ -110,6 +110,8 @@ pub struct BackendCtx {
     pub child_env: Arc<Vec<(OsString, OsString)>>,
     /// `server keepalive=`: SO_KEEPALIVE on network consoles.
     pub keepalive: bool,
+    /// `conman.pswd`: IPMI credentials for consoles whose ipmiopts give no password.
+    pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
 }
 
 /// The one place that maps a console kind to its backend.
