@@ -9,6 +9,9 @@
 //!
 //! - [`config`]: the `conman.conf` language: model types ([`config::Config`],
 //!   [`config::ConsoleSpec`], …), the parser and the validator.
+//! - [`ipmi`]: native IPMI v2.0 / RMCP+ Serial-over-LAN: packet codecs, crypto,
+//!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod ipmi;

@@ -199,7 +199,12 @@ pub struct SerialOpts {
 
 impl Default for SerialOpts {
     fn default() -> Self {
-        SerialOpts { bps: 9600, databits: 8, parity: Parity::None, stopbits: 1 }
+        SerialOpts {
+            bps: 9600,
+            databits: 8,
+            parity: Parity::None,
+            stopbits: 1,
+        }
     }
 }
 
@@ -291,7 +296,12 @@ pub struct TestOpts {
 
 impl Default for TestOpts {
     fn default() -> Self {
-        TestOpts { burst_bytes: 1024, max_ms: -1, min_ms: -1, probability: 100 }
+        TestOpts {
+            burst_bytes: 1024,
+            max_ms: -1,
+            min_ms: -1,
+            probability: 100,
+        }
     }
 }
 
@@ -308,6 +318,10 @@ pub struct LogOpts {
 
 impl Default for LogOpts {
     fn default() -> Self {
-        LogOpts { lock: true, sanitize: false, timestamp: false }
+        LogOpts {
+            lock: true,
+            sanitize: false,
+            timestamp: false,
+        }
     }
 }

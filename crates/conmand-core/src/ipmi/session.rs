@@ -1,0 +1,1130 @@
+//! The RMCP+ session state machine: set-up, SOL activation, keepalive, teardown.
+//!
+//! ```text
+//! AuthCaps (IPMI 1.5 framing)
+//!  → OpenSession → Rakp1 → Rakp3          (a timeout restarts from OpenSession
+//!                                           with a fresh session ID and Rm)
+//!  → SetPrivilege
+//!  → ActivationStatus ─ our instance active → Deactivate ┐
+//!  → Activate ← ─────────────────────────────────────────┘
+//!      0x80 "already active" → ActivationStatus again (≤ 17 rounds: steal)
+//!      other port (from 623) → Deactivate, Close, `PortMoved`
+//!  → Established: SOL data/acks; Get Device ID keepalive every interval,
+//!    whatever the SOL traffic (ipmi_sim drops sessions that send only SOL)
+//!  → close(): Deactivate → CloseSession → Closed
+//! ```
+//!
+//! Sans-IO: the caller passes datagrams ([`Session::handle_datagram`]), input
+//! ([`Session::send_input`], [`Session::send_break`]) and timer expiries
+//! ([`Session::handle_timeout`] at [`Session::poll_timeout`]), then drains
+//! [`Session::poll_transmit`] and [`Session::poll_event`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+use super::crypto::{AuthAlg, ConfAlg, IntegrityAlg, RakpParams, SessionKeys, codes_equal};
+use super::sol::SolEngine;
+use super::wire::{
+    self, IpmiRequest, IpmiResponse, OpenSessionRequest, OpenSessionResponse, Packet, Rakp1, Rakp2,
+    RakpCodeMsg, payload,
+};
+use super::{IpmiCredentials, SessionOptions, Workarounds};
+
+/// IPMI App network function.
+pub const NETFN_APP: u8 = 0x06;
+
+/// App commands used by the session.
+pub mod cmd {
+    /// Get Device ID (our keepalive).
+    pub const GET_DEVICE_ID: u8 = 0x01;
+    /// Get Channel Authentication Capabilities.
+    pub const GET_CHANNEL_AUTH_CAPS: u8 = 0x38;
+    /// Set Session Privilege Level.
+    pub const SET_SESSION_PRIVILEGE: u8 = 0x3b;
+    /// Close Session.
+    pub const CLOSE_SESSION: u8 = 0x3c;
+    /// Activate Payload.
+    pub const ACTIVATE_PAYLOAD: u8 = 0x48;
+    /// Deactivate Payload.
+    pub const DEACTIVATE_PAYLOAD: u8 = 0x49;
+    /// Get Payload Activation Status.
+    pub const GET_PAYLOAD_ACTIVATION_STATUS: u8 = 0x4a;
+}
+
+/// Most activate / deactivate rounds in the steal loop (FreeIPMI: 17).
+const MAX_STEAL_ROUNDS: u32 = 17;
+
+/// Why a session failed or ended. The `Display` texts are what operators see
+/// after `connection failed:`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// No answer to Get Channel Authentication Capabilities.
+    #[error("BMC unreachable")]
+    Unreachable,
+    /// The BMC does not support IPMI v2.0 / RMCP+.
+    #[error("IPMI 2.0 unavailable")]
+    Ipmi20Unavailable,
+    /// The BMC stopped answering during the RAKP handshake.
+    #[error("connection timeout")]
+    ConnectionTimeout,
+    /// The BMC does not know the user name.
+    #[error("username invalid")]
+    UsernameInvalid,
+    /// RAKP 2 did not verify: wrong password (or a vendor quirk).
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// RAKP 4 did not verify: wrong K_g.
+    #[error("k_g invalid")]
+    KgInvalid,
+    /// The requested privilege was refused.
+    #[error("privilege level cannot be obtained for this user")]
+    PrivilegeUnavailable,
+    /// The BMC refused the proposed algorithms.
+    #[error("cipher suite {0} not supported by BMC")]
+    CipherSuiteUnsupported(u8),
+    /// The BMC has no room for another session or activation.
+    #[error("BMC busy")]
+    BmcBusy,
+    /// SOL stayed active on another session after the steal attempts.
+    #[error("SOL payload in use")]
+    SolInUse,
+    /// SOL is disabled on the BMC.
+    #[error("SOL unavailable")]
+    SolUnavailable,
+    /// The BMC insists on an encrypted SOL payload.
+    #[error("SOL requires encryption")]
+    SolRequiresEncryption,
+    /// The BMC refuses an encrypted SOL payload.
+    #[error("SOL requires no encryption")]
+    SolRequiresNoEncryption,
+    /// An unexpected RMCP+ status or completion code.
+    #[error("BMC error: {0}")]
+    BmcError(String),
+    /// The BMC broke the protocol in a way no workaround covers.
+    #[error("BMC implementation error: {0}")]
+    BmcImplementation(&'static str),
+    /// Nothing valid received for the session timeout.
+    #[error("session timeout")]
+    SessionTimeout,
+    /// A request or SOL packet was never answered.
+    #[error("excess retransmissions sent")]
+    ExcessRetransmissions,
+    /// The BMC deactivated SOL (stolen by another session, or shut down).
+    #[error("SOL deactivated by BMC")]
+    SolDeactivated,
+    /// The BMC wants SOL on another UDP port: redo the session there.
+    #[error("SOL payload moved to port {0}")]
+    PortMoved(u16),
+}
+
+/// Something the caller should act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// SOL is active; console data flows from now on.
+    Established {
+        /// Characters per SOL packet toward the BMC.
+        max_chars: usize,
+    },
+    /// Console output from the host.
+    Data(Vec<u8>),
+    /// Something worth a log line (no secrets in it).
+    Notice(String),
+    /// The session is over; `None` after a requested [`Session::close`].
+    Closed(Option<SessionError>),
+}
+
+/// Counters for diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams dropped because they did not parse, verify or fit the state.
+    pub bad_packets: u64,
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Datagrams accepted.
+    pub received: u64,
+    /// Keepalives sent.
+    pub keepalives: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    AuthCaps,
+    OpenSession,
+    Rakp1,
+    Rakp3,
+    SetPrivilege,
+    ActivationStatus,
+    Deactivate,
+    Activate,
+    Established,
+    /// Teardown: deactivating (if we own SOL), then closing.
+    ClosingDeactivate,
+    ClosingSession,
+    Closed,
+}
+
+/// The one request we are waiting for.
+#[derive(Debug, Clone)]
+struct Outstanding {
+    /// For IPMI requests: netfn/cmd/data (rq_seq is renewed per send).
+    req: Option<IpmiRequest>,
+    /// Retransmissions so far.
+    retransmits: u32,
+    /// When it times out.
+    deadline: Instant,
+}
+
+/// Handshake values kept between RAKP messages.
+#[derive(Clone, Default)]
+struct Handshake {
+    sid_m: u32,
+    sid_c: u32,
+    rm: [u8; 16],
+    rc: [u8; 16],
+    guid: [u8; 16],
+    tag: u8,
+    restarts: u32,
+}
+
+/// Source of random bytes (the daemon passes `getrandom::fill`).
+pub type RandomSource = Box<dyn FnMut(&mut [u8]) + Send>;
+
+/// One RMCP+ session with one BMC, carrying one SOL payload.
+pub struct Session {
+    creds: IpmiCredentials,
+    opts: SessionOptions,
+    /// UDP port in use (to recognise an Activate "port move").
+    port: u16,
+    rng: RandomSource,
+    state: State,
+    hs: Handshake,
+    keys: Option<SessionKeys>,
+    /// Last outbound session sequence number (0 before the first).
+    out_seq: u32,
+    /// Highest inbound session sequence number and a 32-bit window behind it.
+    in_high: u32,
+    in_window: u32,
+    rq_seq: u8,
+    outstanding: Option<Outstanding>,
+    sol: Option<SolEngine>,
+    /// We may own SOL (activation sent): deactivate on close.
+    sol_maybe_ours: bool,
+    steal_rounds: u32,
+    next_keepalive: Option<Instant>,
+    last_rx: Instant,
+    /// The error to report once teardown finishes (port moves).
+    close_reason: Option<SessionError>,
+    tx: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("state", &self.state)
+            .field("suite", &self.opts.suite.id)
+            .field("sid_m", &format_args!("{:#010x}", self.hs.sid_m))
+            .field("sid_c", &format_args!("{:#010x}", self.hs.sid_c))
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A new session toward a BMC reached on UDP `port`. Call
+    /// [`Session::start`] to send the first packet.
+    pub fn new(
+        creds: IpmiCredentials,
+        opts: SessionOptions,
+        port: u16,
+        mut rng: RandomSource,
+        now: Instant,
+    ) -> Session {
+        let mut b = [0u8; 2];
+        rng(&mut b);
+        Session {
+            creds,
+            opts,
+            port,
+            rng,
+            state: State::AuthCaps,
+            hs: Handshake {
+                tag: b[0],
+                ..Handshake::default()
+            },
+            keys: None,
+            out_seq: 0,
+            in_high: 0,
+            in_window: 0,
+            rq_seq: b[1] & 0x3f,
+            outstanding: None,
+            sol: None,
+            sol_maybe_ours: false,
+            steal_rounds: 0,
+            next_keepalive: None,
+            last_rx: now,
+            close_reason: None,
+            tx: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Send Get Channel Authentication Capabilities.
+    pub fn start(&mut self, now: Instant) {
+        self.last_rx = now;
+        self.send_auth_caps(now, 0);
+    }
+
+    /// Whether SOL is active.
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.tx.pop_front()
+    }
+
+    /// Next event for the caller.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// How much console input [`Session::send_input`] would take now.
+    pub fn input_space(&self) -> usize {
+        match (&self.sol, self.state) {
+            (Some(s), State::Established) => s.input_space(),
+            _ => 0,
+        }
+    }
+
+    /// Queue console input toward the host; returns how many bytes were taken.
+    pub fn send_input(&mut self, now: Instant, data: &[u8]) -> usize {
+        if self.state != State::Established {
+            return 0;
+        }
+        let n = self.sol.as_mut().map_or(0, |s| s.queue_input(data));
+        self.flush_sol(now);
+        n
+    }
+
+    /// Queue a serial break after the input queued so far.
+    pub fn send_break(&mut self, now: Instant) {
+        if self.state != State::Established {
+            return;
+        }
+        if let Some(s) = &mut self.sol {
+            s.queue_break();
+        }
+        self.flush_sol(now);
+    }
+
+    /// Begin an orderly teardown (Deactivate Payload if ours, Close Session).
+    pub fn close(&mut self, now: Instant) {
+        self.begin_close(now, None);
+    }
+
+    /// When [`Session::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        let mut t = self.outstanding.as_ref().map(|o| o.deadline);
+        let mut take = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        if self.state == State::Established {
+            take(self.sol.as_ref().and_then(|s| s.poll_timeout()));
+            take(self.next_keepalive);
+            take(Some(self.last_rx + self.opts.timing.session_timeout));
+        }
+        t
+    }
+
+    /// Run the timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.state == State::Established {
+            if now >= self.last_rx + self.opts.timing.session_timeout {
+                self.fail_quietly(now, SessionError::SessionTimeout);
+                return;
+            }
+            if let Some(s) = &mut self.sol
+                && s.on_timeout(now).is_err()
+            {
+                // Assume SOL was stolen: never deactivate (it would kill the
+                // new owner).
+                self.fail_quietly(now, SessionError::ExcessRetransmissions);
+                return;
+            }
+            if self.next_keepalive.is_some_and(|t| t <= now) {
+                self.next_keepalive = Some(now + self.opts.timing.keepalive_interval);
+                if self.outstanding.is_none() {
+                    self.stats.keepalives += 1;
+                    self.send_request(now, cmd::GET_DEVICE_ID, vec![]);
+                }
+            }
+        }
+        if let Some(o) = &self.outstanding
+            && o.deadline <= now
+        {
+            self.on_request_timeout(now);
+        }
+        self.flush_sol(now);
+    }
+
+    fn on_request_timeout(&mut self, now: Instant) {
+        let Some(o) = self.outstanding.take() else {
+            return;
+        };
+        let exhausted = o.retransmits >= self.opts.timing.max_retransmits;
+        match self.state {
+            State::AuthCaps if exhausted => self.fail(SessionError::Unreachable),
+            State::AuthCaps => self.send_auth_caps(now, o.retransmits + 1),
+            State::OpenSession | State::Rakp1 | State::Rakp3 => {
+                self.hs.restarts += 1;
+                if self.hs.restarts > self.opts.timing.max_retransmits {
+                    self.fail(SessionError::ConnectionTimeout);
+                } else {
+                    let n = self.hs.restarts;
+                    self.send_open_session(now, n);
+                }
+            }
+            State::ClosingDeactivate if exhausted || o.retransmits >= 1 => {
+                self.send_close_session(now)
+            }
+            State::ClosingSession if exhausted || o.retransmits >= 1 => self.finish_close(),
+            _ if exhausted => {
+                if self.state == State::Established {
+                    self.fail_quietly(now, SessionError::ExcessRetransmissions);
+                } else {
+                    self.fail(SessionError::ExcessRetransmissions);
+                }
+            }
+            _ => {
+                if let Some(req) = o.req {
+                    self.transmit_request(now, req, o.retransmits + 1);
+                }
+            }
+        }
+    }
+
+    /// Process one received datagram. Garbage is counted and ignored.
+    pub fn handle_datagram(&mut self, now: Instant, buf: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        let ok = match wire::parse(buf) {
+            Ok(Packet::V15 { msg, .. }) if self.state == State::AuthCaps => {
+                self.on_auth_caps(now, msg)
+            }
+            Ok(Packet::V20(p)) if is_setup_payload(p.payload_type) => {
+                if p.encrypted || p.authenticated || p.sid != 0 {
+                    false
+                } else {
+                    self.on_setup_payload(now, p.payload_type, p.payload)
+                }
+            }
+            Ok(Packet::V20(p)) => match &self.keys {
+                Some(keys) if p.sid == self.hs.sid_m => match p.open(keys) {
+                    Ok(plain) if self.accept_seq(p.seq) => {
+                        self.on_session_payload(now, p.payload_type, &plain)
+                    }
+                    _ => false,
+                },
+                _ => false,
+            },
+            _ => false,
+        };
+        if ok {
+            self.stats.received += 1;
+            self.last_rx = now;
+        } else {
+            self.stats.bad_packets += 1;
+        }
+        self.flush_sol(now);
+    }
+
+    // ---- sending -------------------------------------------------------------
+
+    fn next_rq_seq(&mut self) -> u8 {
+        self.rq_seq = (self.rq_seq + 1) & 0x3f;
+        self.rq_seq
+    }
+
+    fn next_out_seq(&mut self) -> u32 {
+        self.out_seq = self.out_seq.wrapping_add(1);
+        if self.out_seq == 0 {
+            self.out_seq = 1;
+        }
+        self.out_seq
+    }
+
+    fn random_iv(&mut self) -> [u8; 16] {
+        let mut iv = [0u8; 16];
+        if self
+            .keys
+            .as_ref()
+            .is_some_and(|k| k.suite.conf != ConfAlg::None)
+        {
+            (self.rng)(&mut iv);
+        }
+        iv
+    }
+
+    fn arm(&mut self, now: Instant, req: Option<IpmiRequest>, retransmits: u32) {
+        self.outstanding = Some(Outstanding {
+            req,
+            retransmits,
+            deadline: now + self.opts.timing.retransmit_delay(retransmits),
+        });
+    }
+
+    fn push(&mut self, dgram: Vec<u8>) {
+        self.stats.sent += 1;
+        self.tx.push_back(dgram);
+    }
+
+    fn send_auth_caps(&mut self, now: Instant, retransmits: u32) {
+        let rq_seq = self.next_rq_seq();
+        let req = IpmiRequest {
+            netfn: NETFN_APP,
+            cmd: cmd::GET_CHANNEL_AUTH_CAPS,
+            rq_seq,
+            data: vec![0x8e, self.opts.privilege],
+        };
+        self.push(wire::encode_v15(0, 0, &req.encode()));
+        self.arm(now, Some(req), retransmits);
+    }
+
+    fn send_open_session(&mut self, now: Instant, restarts: u32) {
+        let mut sid = [0u8; 4];
+        while u32::from_le_bytes(sid) == 0 {
+            (self.rng)(&mut sid);
+        }
+        self.hs.sid_m = u32::from_le_bytes(sid);
+        (self.rng)(&mut self.hs.rm);
+        self.hs.tag = self.hs.tag.wrapping_add(1);
+        self.keys = None;
+        let w = self.opts.workarounds;
+        let max_priv = if w.has(Workarounds::OPENSESSPRIV)
+            || w.has(Workarounds::SUN20)
+            || w.has(Workarounds::INTEL20)
+        {
+            self.opts.privilege
+        } else {
+            0
+        };
+        let s = self.opts.suite;
+        let req = OpenSessionRequest {
+            tag: self.hs.tag,
+            max_priv,
+            sid_m: self.hs.sid_m,
+            auth: s.auth.wire(),
+            integrity: s.integrity.wire(),
+            conf: s.conf.wire(),
+        };
+        self.push(wire::encode_v20(
+            payload::OPEN_SESSION_REQUEST,
+            0,
+            0,
+            &req.encode(),
+            None,
+            [0; 16],
+        ));
+        self.state = State::OpenSession;
+        self.arm(now, None, restarts.min(self.opts.timing.max_retransmits));
+    }
+
+    fn username_bytes(&self) -> Vec<u8> {
+        let mut u = self.creds.username.as_bytes().to_vec();
+        if self.opts.workarounds.has(Workarounds::INTEL20) {
+            u.resize(16, 0);
+        }
+        u
+    }
+
+    fn kuid(&self) -> Vec<u8> {
+        let mut k = self.creds.password.clone();
+        if self.opts.workarounds.has(Workarounds::INTEL20)
+            && self.opts.suite.auth == AuthAlg::HmacMd5
+        {
+            k.truncate(16);
+        }
+        k
+    }
+
+    fn role(&self) -> u8 {
+        (self.opts.privilege & 0x0f) | 0x10
+    }
+
+    /// Send an in-session IPMI request (App netfn) and wait for its answer.
+    fn send_request(&mut self, now: Instant, command: u8, data: Vec<u8>) {
+        let req = IpmiRequest {
+            netfn: NETFN_APP,
+            cmd: command,
+            rq_seq: 0,
+            data,
+        };
+        self.transmit_request(now, req, 0);
+    }
+
+    fn transmit_request(&mut self, now: Instant, mut req: IpmiRequest, retransmits: u32) {
+        if self.state == State::AuthCaps {
+            self.send_auth_caps(now, retransmits);
+            return;
+        }
+        // Every (re)transmission gets a new rqSeq; only the newest answer counts.
+        req.rq_seq = self.next_rq_seq();
+        let seq = self.next_out_seq();
+        let iv = self.random_iv();
+        let dgram = wire::encode_v20(
+            payload::IPMI,
+            self.hs.sid_c,
+            seq,
+            &req.encode(),
+            self.keys.as_ref(),
+            iv,
+        );
+        self.push(dgram);
+        self.arm(now, Some(req), retransmits);
+    }
+
+    fn flush_sol(&mut self, now: Instant) {
+        if self.state != State::Established {
+            return;
+        }
+        while let Some(p) = self.sol.as_mut().and_then(|s| s.poll_transmit(now)) {
+            let seq = self.next_out_seq();
+            let iv = self.random_iv();
+            let d = wire::encode_v20(payload::SOL, self.hs.sid_c, seq, &p, self.keys.as_ref(), iv);
+            self.push(d);
+        }
+    }
+
+    fn send_close_session(&mut self, now: Instant) {
+        self.state = State::ClosingSession;
+        let sid = self.hs.sid_c.to_le_bytes().to_vec();
+        self.send_request(now, cmd::CLOSE_SESSION, sid);
+    }
+
+    fn deactivate_data(&self) -> Vec<u8> {
+        vec![payload::SOL, self.opts.sol_instance, 0, 0, 0, 0]
+    }
+
+    // ---- state changes --------------------------------------------------------
+
+    fn fail(&mut self, err: SessionError) {
+        self.outstanding = None;
+        self.state = State::Closed;
+        self.events.push_back(Event::Closed(Some(err)));
+    }
+
+    /// End an established session without deactivating SOL: send one Close
+    /// Session so the BMC can free it, but do not wait for the answer.
+    fn fail_quietly(&mut self, now: Instant, err: SessionError) {
+        if self.keys.is_some() {
+            let sid = self.hs.sid_c.to_le_bytes().to_vec();
+            self.send_request(now, cmd::CLOSE_SESSION, sid);
+        }
+        self.fail(err);
+    }
+
+    fn begin_close(&mut self, now: Instant, reason: Option<SessionError>) {
+        self.close_reason = reason;
+        match self.state {
+            State::Closed | State::ClosingDeactivate | State::ClosingSession => {}
+            State::AuthCaps | State::OpenSession | State::Rakp1 | State::Rakp3 => {
+                self.finish_close()
+            }
+            _ if self.sol_maybe_ours => {
+                self.state = State::ClosingDeactivate;
+                let d = self.deactivate_data();
+                self.send_request(now, cmd::DEACTIVATE_PAYLOAD, d);
+            }
+            _ => self.send_close_session(now),
+        }
+    }
+
+    fn finish_close(&mut self) {
+        self.outstanding = None;
+        self.state = State::Closed;
+        let r = self.close_reason.take();
+        self.events.push_back(Event::Closed(r));
+    }
+
+    fn accept_seq(&mut self, seq: u32) -> bool {
+        if seq == 0 {
+            return false;
+        }
+        if self.in_high == 0 {
+            self.in_high = seq;
+            self.in_window = 1;
+            return true;
+        }
+        let ahead = seq.wrapping_sub(self.in_high);
+        if ahead != 0 && ahead < 0x8000_0000 {
+            let integrity = self.opts.suite.integrity != IntegrityAlg::None;
+            if !integrity && ahead > 16 {
+                return false;
+            }
+            self.in_window = if ahead >= 32 {
+                1
+            } else {
+                (self.in_window << ahead) | 1
+            };
+            self.in_high = seq;
+            return true;
+        }
+        let back = self.in_high.wrapping_sub(seq);
+        if back >= 32 || self.in_window & (1 << back) != 0 {
+            return false;
+        }
+        self.in_window |= 1 << back;
+        true
+    }
+
+    // ---- receiving -----------------------------------------------------------
+
+    fn match_response(&mut self, msg: &[u8]) -> Option<IpmiResponse> {
+        let check = !self.opts.workarounds.has(Workarounds::NOCHECKSUMCHECK);
+        let rsp = IpmiResponse::decode(msg, check).ok()?;
+        let req = self.outstanding.as_ref()?.req.as_ref()?;
+        if rsp.netfn != req.netfn || rsp.cmd != req.cmd || rsp.rq_seq != req.rq_seq {
+            return None;
+        }
+        // 0xCF answers an earlier copy of a retransmitted request.
+        if rsp.completion == 0xcf {
+            return None;
+        }
+        self.outstanding = None;
+        Some(rsp)
+    }
+
+    fn on_auth_caps(&mut self, now: Instant, msg: &[u8]) -> bool {
+        let Some(rsp) = self.match_response(msg) else {
+            return false;
+        };
+        if rsp.completion != 0 || rsp.data.len() < 4 {
+            self.fail(SessionError::Ipmi20Unavailable);
+            return true;
+        }
+        if rsp.data[1] & 0x80 == 0 || rsp.data[3] & 0x02 == 0 {
+            self.fail(SessionError::Ipmi20Unavailable);
+            return true;
+        }
+        let status = rsp.data[2];
+        let kg_set = status & 0x20 != 0;
+        if kg_set != self.creds.k_g().is_some() && !self.opts.workarounds.has(Workarounds::AUTHCAP)
+        {
+            self.events.push_back(Event::Notice(format!(
+                "BMC reports K_g {}, but K_g is {}configured",
+                if kg_set { "set" } else { "unset" },
+                if self.creds.k_g().is_some() {
+                    ""
+                } else {
+                    "not "
+                }
+            )));
+        }
+        self.send_open_session(now, 0);
+        true
+    }
+
+    fn on_setup_payload(&mut self, now: Instant, ptype: u8, p: &[u8]) -> bool {
+        match (self.state, ptype) {
+            (State::OpenSession, payload::OPEN_SESSION_RESPONSE) => self.on_open_session(now, p),
+            (State::Rakp1, payload::RAKP2) => self.on_rakp2(now, p),
+            (State::Rakp3, payload::RAKP4) => self.on_rakp4(now, p),
+            _ => false,
+        }
+    }
+
+    fn on_open_session(&mut self, now: Instant, p: &[u8]) -> bool {
+        let Ok(r) = OpenSessionResponse::decode(p) else {
+            return false;
+        };
+        if r.tag != self.hs.tag {
+            return false;
+        }
+        if r.status != 0 {
+            self.fail(rmcpplus_status_error(r.status, self.opts.suite.id));
+            return true;
+        }
+        if r.sid_m != self.hs.sid_m {
+            return false;
+        }
+        let s = self.opts.suite;
+        if (r.auth, r.integrity, r.conf) != (s.auth.wire(), s.integrity.wire(), s.conf.wire()) {
+            self.fail(SessionError::CipherSuiteUnsupported(s.id));
+            return true;
+        }
+        if r.max_priv != 0 && r.max_priv < self.opts.privilege {
+            self.events.push_back(Event::Notice(format!(
+                "BMC offers maximum privilege {} (wanted {})",
+                r.max_priv, self.opts.privilege
+            )));
+        }
+        self.hs.sid_c = r.sid_c;
+        self.outstanding = None;
+        let rakp1 = Rakp1 {
+            tag: self.hs.tag,
+            sid_c: r.sid_c,
+            rm: self.hs.rm,
+            role: self.role(),
+            username: self.username_bytes(),
+        };
+        self.push(wire::encode_v20(
+            payload::RAKP1,
+            0,
+            0,
+            &rakp1.encode(),
+            None,
+            [0; 16],
+        ));
+        self.state = State::Rakp1;
+        let n = self.hs.restarts;
+        self.arm(now, None, n.min(self.opts.timing.max_retransmits));
+        true
+    }
+
+    fn on_rakp2(&mut self, now: Instant, p: &[u8]) -> bool {
+        let Ok(r) = Rakp2::decode(p) else {
+            return false;
+        };
+        if r.tag != self.hs.tag {
+            return false;
+        }
+        if r.status != 0 {
+            self.fail(rmcpplus_status_error(r.status, self.opts.suite.id));
+            return true;
+        }
+        if r.sid_m != self.hs.sid_m {
+            return false;
+        }
+        self.hs.rc = r.rc;
+        self.hs.guid = r.guid;
+        let alg = self.opts.suite.auth;
+        let w = self.opts.workarounds;
+        let mut code = r.code;
+        let want = alg.code_len();
+        if code.len() == want + 1
+            && (w.has(Workarounds::SUPERMICRO20)
+                || (w.has(Workarounds::SUN20) && alg == AuthAlg::HmacSha1))
+        {
+            code.pop();
+        }
+        let username = self.username_bytes();
+        let kuid = self.kuid();
+        let params = RakpParams {
+            sid_m: self.hs.sid_m,
+            sid_c: self.hs.sid_c,
+            rm: self.hs.rm,
+            rc: self.hs.rc,
+            guid: self.hs.guid,
+            role: self.role(),
+            username: &username,
+        };
+        if code.len() != want || !codes_equal(&params.rakp2_code(alg, &kuid), &code) {
+            self.fail(SessionError::AuthenticationFailed);
+            return true;
+        }
+        let rakp3_role = if w.has(Workarounds::INTEL20) {
+            params.role & !0x10
+        } else {
+            params.role
+        };
+        let rakp3 = RakpCodeMsg {
+            tag: self.hs.tag,
+            status: 0,
+            sid: self.hs.sid_c,
+            code: params.rakp3_code(alg, &kuid, rakp3_role),
+        };
+        self.keys = Some(SessionKeys::derive(
+            self.opts.suite,
+            &params,
+            &self.creds.password,
+            self.creds.k_g(),
+        ));
+        self.outstanding = None;
+        self.push(wire::encode_v20(
+            payload::RAKP3,
+            0,
+            0,
+            &rakp3.encode(),
+            None,
+            [0; 16],
+        ));
+        self.state = State::Rakp3;
+        let n = self.hs.restarts;
+        self.arm(now, None, n.min(self.opts.timing.max_retransmits));
+        true
+    }
+
+    fn on_rakp4(&mut self, now: Instant, p: &[u8]) -> bool {
+        let Ok(r) = RakpCodeMsg::decode(p) else {
+            return false;
+        };
+        if r.tag != self.hs.tag {
+            return false;
+        }
+        if r.status != 0 {
+            let err = match r.status {
+                // The BMC rejected our RAKP 3 code: the password is wrong for it.
+                0x0f => SessionError::AuthenticationFailed,
+                s => rmcpplus_status_error(s, self.opts.suite.id),
+            };
+            self.fail(err);
+            return true;
+        }
+        if r.sid != self.hs.sid_m {
+            return false;
+        }
+        let alg = self.opts.suite.auth;
+        let Some(keys) = &self.keys else {
+            return false;
+        };
+        let ok = if alg == AuthAlg::None {
+            r.code.is_empty() || self.opts.workarounds.has(Workarounds::INTEGRITYCHECKVALUE)
+        } else {
+            let username = self.username_bytes();
+            let params = RakpParams {
+                sid_m: self.hs.sid_m,
+                sid_c: self.hs.sid_c,
+                rm: self.hs.rm,
+                rc: self.hs.rc,
+                guid: self.hs.guid,
+                role: self.role(),
+                username: &username,
+            };
+            codes_equal(&params.rakp4_icv(alg, &keys.sik), &r.code)
+        };
+        if !ok {
+            self.fail(SessionError::KgInvalid);
+            return true;
+        }
+        self.outstanding = None;
+        self.state = State::SetPrivilege;
+        let p = self.opts.privilege;
+        self.send_request(now, cmd::SET_SESSION_PRIVILEGE, vec![p]);
+        true
+    }
+
+    fn on_session_payload(&mut self, now: Instant, ptype: u8, plain: &[u8]) -> bool {
+        match ptype {
+            payload::IPMI => {
+                let Some(rsp) = self.match_response(plain) else {
+                    return false;
+                };
+                self.on_response(now, rsp);
+                true
+            }
+            payload::SOL if self.state == State::Established => {
+                let Some(sol) = &mut self.sol else {
+                    return false;
+                };
+                let Ok(rx) = sol.on_packet(now, plain) else {
+                    return false;
+                };
+                if !rx.data.is_empty() {
+                    self.events.push_back(Event::Data(rx.data));
+                }
+                if rx.overrun {
+                    self.events
+                        .push_back(Event::Notice("BMC reports SOL characters lost".into()));
+                }
+                if rx.deactivating {
+                    self.fail_quietly(now, SessionError::SolDeactivated);
+                }
+                true
+            }
+            // SOL before activation completes: drop, the BMC retransmits.
+            payload::SOL => true,
+            _ => false,
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, rsp: IpmiResponse) {
+        match (self.state, rsp.cmd) {
+            (State::SetPrivilege, cmd::SET_SESSION_PRIVILEGE) => {
+                if rsp.completion != 0 {
+                    self.fail(SessionError::PrivilegeUnavailable);
+                } else {
+                    self.query_activation(now);
+                }
+            }
+            (State::ActivationStatus, cmd::GET_PAYLOAD_ACTIVATION_STATUS) => {
+                self.on_activation_status(now, &rsp)
+            }
+            (State::Deactivate, cmd::DEACTIVATE_PAYLOAD) => {
+                // 0x80 (already inactive) and 0x81 (disabled) count as success.
+                self.send_activate(now);
+            }
+            (State::Activate, cmd::ACTIVATE_PAYLOAD) => self.on_activate(now, &rsp),
+            (State::ClosingDeactivate, cmd::DEACTIVATE_PAYLOAD) => self.send_close_session(now),
+            (State::ClosingSession, cmd::CLOSE_SESSION) => self.finish_close(),
+            // Keepalive answers: any completion code proves the session is alive.
+            _ => {}
+        }
+    }
+
+    fn query_activation(&mut self, now: Instant) {
+        self.steal_rounds += 1;
+        if self.steal_rounds > MAX_STEAL_ROUNDS {
+            self.fail(SessionError::SolInUse);
+            return;
+        }
+        if self.opts.workarounds.has(Workarounds::SOLSTATUS) {
+            if self.steal_rounds == 1 {
+                self.send_activate(now);
+            } else {
+                self.send_deactivate(now);
+            }
+            return;
+        }
+        self.state = State::ActivationStatus;
+        self.send_request(now, cmd::GET_PAYLOAD_ACTIVATION_STATUS, vec![payload::SOL]);
+    }
+
+    fn on_activation_status(&mut self, now: Instant, rsp: &IpmiResponse) {
+        if rsp.completion != 0 || rsp.data.len() < 3 {
+            // Some BMCs lack the command: just try to activate.
+            self.send_activate(now);
+            return;
+        }
+        let capacity = rsp.data[0] & 0x0f;
+        let bitmap = u16::from_le_bytes([rsp.data[1], rsp.data[2]]);
+        let inst = self.opts.sol_instance.clamp(1, 16);
+        if capacity > 16 {
+            self.fail(SessionError::BmcImplementation("bad SOL instance capacity"));
+            return;
+        }
+        if bitmap & (1 << (inst - 1)) != 0 {
+            self.events.push_back(Event::Notice(
+                "SOL payload already active on another session; deactivating it".into(),
+            ));
+            self.send_deactivate(now);
+        } else {
+            self.send_activate(now);
+        }
+    }
+
+    fn send_deactivate(&mut self, now: Instant) {
+        self.state = State::Deactivate;
+        let d = self.deactivate_data();
+        self.send_request(now, cmd::DEACTIVATE_PAYLOAD, d);
+    }
+
+    fn send_activate(&mut self, now: Instant) {
+        let s = self.opts.suite;
+        let w = self.opts.workarounds;
+        let mut aux = 0u8;
+        if s.conf != ConfAlg::None {
+            aux |= 0x80;
+        }
+        if s.integrity != IntegrityAlg::None {
+            aux |= 0x40;
+        }
+        if w.has(Workarounds::SERIALALERTSDEFERRED) {
+            aux |= 0x04;
+        }
+        if !w.has(Workarounds::INTEL20) {
+            aux |= 0x02;
+        }
+        self.state = State::Activate;
+        self.sol_maybe_ours = true;
+        let inst = self.opts.sol_instance;
+        self.send_request(
+            now,
+            cmd::ACTIVATE_PAYLOAD,
+            vec![payload::SOL, inst, aux, 0, 0, 0],
+        );
+    }
+
+    fn on_activate(&mut self, now: Instant, rsp: &IpmiResponse) {
+        match rsp.completion {
+            0 => {}
+            0x80 => {
+                self.sol_maybe_ours = false;
+                self.query_activation(now);
+                return;
+            }
+            c => {
+                self.sol_maybe_ours = false;
+                self.fail(match c {
+                    0x81 => SessionError::SolUnavailable,
+                    0x82 => SessionError::BmcBusy,
+                    0x83 => SessionError::SolRequiresNoEncryption,
+                    0x84 => SessionError::SolRequiresEncryption,
+                    c => {
+                        SessionError::BmcError(format!("Activate Payload completion code {c:#04x}"))
+                    }
+                });
+                return;
+            }
+        }
+        let d = &rsp.data;
+        let le16 = |i: usize| d.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        let w = self.opts.workarounds;
+        let max_chars = match le16(4) {
+            Some(inb) if (5..=259).contains(&inb) && !w.has(Workarounds::SOLPAYLOADSIZE) => {
+                usize::from(inb - 4)
+            }
+            _ => 32,
+        };
+        if let Some(port) = le16(8) {
+            let swapped = port.swap_bytes() == self.port;
+            if port != self.port && !swapped && !w.has(Workarounds::SOLPORT) && port != 0 {
+                if self.port == wire::RMCP_PORT {
+                    self.begin_close(now, Some(SessionError::PortMoved(port)));
+                } else {
+                    self.begin_close(
+                        now,
+                        Some(SessionError::BmcImplementation(
+                            "SOL payload on another port",
+                        )),
+                    );
+                }
+                return;
+            }
+        }
+        self.state = State::Established;
+        self.sol = Some(SolEngine::new(max_chars, self.opts.timing));
+        self.next_keepalive = Some(now + self.opts.timing.keepalive_interval);
+        self.events.push_back(Event::Established { max_chars });
+    }
+}
+
+fn is_setup_payload(t: u8) -> bool {
+    (payload::OPEN_SESSION_REQUEST..=payload::RAKP4).contains(&t)
+}
+
+/// Map an RMCP+ status code to something an operator can act on.
+fn rmcpplus_status_error(status: u8, suite: u8) -> SessionError {
+    match status {
+        0x01 | 0x0b => SessionError::BmcBusy,
+        0x0d => SessionError::UsernameInvalid,
+        0x09 | 0x0a => SessionError::PrivilegeUnavailable,
+        0x04..=0x07 | 0x10 | 0x11 => SessionError::CipherSuiteUnsupported(suite),
+        0x0f => SessionError::AuthenticationFailed,
+        s => SessionError::BmcError(format!("RMCP+ status {s:#04x}")),
+    }
+}
