@@ -10,6 +10,7 @@
 //! - [`crypto`]: cipher suites, RAKP codes, SIK/K1/K2, integrity and AES-CBC-128.
 //! - [`sol`]: the SOL payload engine (sequence numbers, acks, retransmission,
 //!   partial acceptance, NACK, break ordering).
+//! - [`bmc`]: a small BMC responder for tests (every suite, fault knobs).
 //! - [`session`]: the session state machine, from Get Channel Authentication
 //!   Capabilities through RAKP, privilege, SOL activation (with "already active"
 //!   steal), keepalive and teardown.
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use crate::config::{IpmiOpts, PrivilegeLevel};
 
+pub mod bmc;
 pub mod crypto;
 pub mod session;
 pub mod sol;
@@ -220,5 +222,7 @@ impl SessionOptions {
     }
 }
 
+#[cfg(test)]
+mod session_tests;
 #[cfg(test)]
 mod tests;
