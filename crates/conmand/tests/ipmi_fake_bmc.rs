@@ -347,7 +347,7 @@ async fn unanswered_keepalive_ends_the_reader() {
     let fake = FakeBmc::start("127.0.0.1:0").await;
     let b = backend_at("127.0.0.1", fake.addr.port(), 3, "secret", quick());
     let mut conn = open(&b).await;
-    fake.faults(|f| f.ignore_cmd = Some(0x01));
+    fake.faults(|f| f.ignore_cmd = Some(0x4b));
     read_to_eof(&mut conn.reader, T).await;
 }
 
@@ -441,4 +441,13 @@ async fn backoff_matches_conman() {
         dbg.contains("<redacted>") && !dbg.contains("hunter2") && !dbg.contains("104, 117"),
         "{dbg}"
     );
+}
+
+#[test]
+fn per_session_state_is_small() {
+    // Fixed state per console: the driver (socket handle, session state
+    // machine, channel ends) plus the SOL engine and the receive buffer.
+    let n = conmand::console::backend::ipmi::per_session_state_bytes();
+    eprintln!("IPMI per-session fixed state: {n} bytes");
+    assert!(n < 8 * 1024, "{n}");
 }

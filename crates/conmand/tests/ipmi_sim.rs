@@ -165,13 +165,18 @@ async fn second_console_steals_an_active_payload() {
     let Some(bin) = peer("ipmi_sim") else { return };
     let dir = tempfile::tempdir().unwrap();
     let mut sim = start_sim(&bin, dir.path(), free_udp_port()).await;
-    let b = backend(sim.udp_port, 3, "secret", Timing::default());
-    let _first = tokio::time::timeout(T, b.open()).await.unwrap().unwrap();
+    let b = backend(sim.udp_port, 3, "secret", quick());
+    let mut first = tokio::time::timeout(T, b.open()).await.unwrap().unwrap();
+    sim.host.write_all(b"to the owner\r\n").await.unwrap();
+    let mut got = vec![];
+    read_until(&mut first.reader, &mut got, b"owner\r\n", T).await;
     // ipmi_sim answers a second Activate with 0x80: we deactivate and retake.
     let mut second = tokio::time::timeout(T, b.open()).await.unwrap().unwrap();
     sim.host.write_all(b"to the thief\r\n").await.unwrap();
     let mut got = vec![];
     read_until(&mut second.reader, &mut got, b"thief\r\n", T).await;
+    // ipmi_sim tells the old owner nothing; its ownership probe notices.
+    read_to_eof(&mut first.reader, T).await;
 }
 
 #[tokio::test]

@@ -33,6 +33,8 @@ pub struct BmcFaults {
     pub ignore_cmd: Option<u8>,
     /// Activate Payload always answers 0x80 "already active".
     pub activate_in_use: bool,
+    /// Get Payload Instance Info is not implemented (answers 0xC1).
+    pub no_instance_info: bool,
 }
 
 /// Configuration of the one account and the BMC's identity.
@@ -92,7 +94,7 @@ pub struct Bmc<P> {
     host_in: Vec<Option<u8>>,
     /// Datagrams that failed to parse or authenticate.
     pub bad_packets: u64,
-    /// Keepalives (Get Device ID) answered.
+    /// Keepalives (Get Device ID or Get Payload Instance Info) answered.
     pub keepalives: u64,
 }
 
@@ -478,6 +480,15 @@ impl<P: Clone + PartialEq> Bmc<P> {
                     }
                 }
                 (0, vec![], false)
+            }
+            cmd::GET_PAYLOAD_INSTANCE_INFO if self.cfg.faults.no_instance_info => {
+                (0xc1, vec![], false)
+            }
+            cmd::GET_PAYLOAD_INSTANCE_INFO => {
+                self.keepalives += 1;
+                let mut d = self.sol_owner.unwrap_or(0).to_le_bytes().to_vec();
+                d.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+                (0, d, false)
             }
             cmd::CLOSE_SESSION => (0, vec![], true),
             _ => (0xc1, vec![], false),

@@ -186,6 +186,10 @@ pub struct SessionOptions {
     pub workarounds: Workarounds,
     /// SOL payload instance (default 1).
     pub sol_instance: u8,
+    /// Use Get Payload Instance Info as the keepalive, to notice a silent SOL
+    /// steal (default on; it turns itself off when the BMC's answer does not
+    /// name our own session).
+    pub ownership_probe: bool,
     /// Timers.
     pub timing: Timing,
 }
@@ -198,6 +202,7 @@ impl Default for SessionOptions {
             privilege: 4,
             workarounds: Workarounds(0),
             sol_instance: 1,
+            ownership_probe: true,
             timing: Timing::default(),
         }
     }

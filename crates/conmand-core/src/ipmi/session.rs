@@ -9,8 +9,11 @@
 //!  → Activate ← ─────────────────────────────────────────┘
 //!      0x80 "already active" → ActivationStatus again (≤ 17 rounds: steal)
 //!      other port (from 623) → Deactivate, Close, `PortMoved`
-//!  → Established: SOL data/acks; Get Device ID keepalive every interval,
-//!    whatever the SOL traffic (ipmi_sim drops sessions that send only SOL)
+//!  → Calibrate: does Get Payload Instance Info name our session?
+//!  → Established: SOL data/acks; a keepalive every interval whatever the SOL
+//!    traffic (ipmi_sim drops sessions that send only SOL): Get Payload
+//!    Instance Info when calibrated (a different owner = silent steal), else
+//!    Get Device ID
 //!  → close(): Deactivate → CloseSession → Closed
 //! ```
 //!
@@ -50,6 +53,20 @@ pub mod cmd {
     pub const DEACTIVATE_PAYLOAD: u8 = 0x49;
     /// Get Payload Activation Status.
     pub const GET_PAYLOAD_ACTIVATION_STATUS: u8 = 0x4a;
+    /// Get Payload Instance Info (our SOL ownership probe).
+    pub const GET_PAYLOAD_INSTANCE_INFO: u8 = 0x4b;
+}
+
+/// Whether the keepalive can double as a SOL ownership check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// Not tried yet: the first answer must name our own session.
+    Unknown,
+    /// The BMC reports the owning session ID faithfully: a different owner
+    /// means SOL was stolen silently (ipmi_sim sends no "deactivating").
+    Enabled,
+    /// Unsupported or not trustworthy here: keepalive with Get Device ID.
+    Disabled,
 }
 
 /// Most activate / deactivate rounds in the steal loop (FreeIPMI: 17).
@@ -158,6 +175,9 @@ enum State {
     ActivationStatus,
     Deactivate,
     Activate,
+    /// SOL is ours; asking Get Payload Instance Info once to see whether the
+    /// BMC names our session (then it can serve as the ownership probe).
+    Calibrate,
     Established,
     /// Teardown: deactivating (if we own SOL), then closing.
     ClosingDeactivate,
@@ -212,6 +232,9 @@ pub struct Session {
     /// We may own SOL (activation sent): deactivate on close.
     sol_maybe_ours: bool,
     steal_rounds: u32,
+    probe: Probe,
+    /// Characters per SOL packet, decided at activation.
+    max_chars: usize,
     next_keepalive: Option<Instant>,
     last_rx: Instant,
     /// The error to report once teardown finishes (port moves).
@@ -264,6 +287,12 @@ impl Session {
             sol: None,
             sol_maybe_ours: false,
             steal_rounds: 0,
+            probe: if opts.ownership_probe {
+                Probe::Unknown
+            } else {
+                Probe::Disabled
+            },
+            max_chars: 32,
             next_keepalive: None,
             last_rx: now,
             close_reason: None,
@@ -379,7 +408,16 @@ impl Session {
                 self.next_keepalive = Some(now + self.opts.timing.keepalive_interval);
                 if self.outstanding.is_none() {
                     self.stats.keepalives += 1;
-                    self.send_request(now, cmd::GET_DEVICE_ID, vec![]);
+                    if self.probe == Probe::Disabled {
+                        self.send_request(now, cmd::GET_DEVICE_ID, vec![]);
+                    } else {
+                        let inst = self.opts.sol_instance;
+                        self.send_request(
+                            now,
+                            cmd::GET_PAYLOAD_INSTANCE_INFO,
+                            vec![payload::SOL, inst],
+                        );
+                    }
                 }
             }
         }
@@ -981,7 +1019,40 @@ impl Session {
             (State::Activate, cmd::ACTIVATE_PAYLOAD) => self.on_activate(now, &rsp),
             (State::ClosingDeactivate, cmd::DEACTIVATE_PAYLOAD) => self.send_close_session(now),
             (State::ClosingSession, cmd::CLOSE_SESSION) => self.finish_close(),
+            (State::Established, cmd::GET_PAYLOAD_INSTANCE_INFO) => {
+                self.on_instance_info(now, &rsp)
+            }
+            (State::Calibrate, cmd::GET_PAYLOAD_INSTANCE_INFO) => {
+                self.on_instance_info(now, &rsp);
+                self.become_established(now);
+            }
             // Keepalive answers: any completion code proves the session is alive.
+            _ => {}
+        }
+    }
+
+    fn on_instance_info(&mut self, now: Instant, rsp: &IpmiResponse) {
+        let owner = match rsp.data.get(0..4) {
+            Some(b) if rsp.completion == 0 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            _ => {
+                self.probe = Probe::Disabled;
+                return;
+            }
+        };
+        match self.probe {
+            Probe::Unknown if owner == self.hs.sid_c => self.probe = Probe::Enabled,
+            Probe::Unknown => {
+                self.probe = Probe::Disabled;
+                self.events.push_back(Event::Notice(
+                    "BMC's payload instance info does not name our session; ownership probe off"
+                        .into(),
+                ));
+            }
+            Probe::Enabled if owner != self.hs.sid_c => {
+                // Stolen without a "deactivating" packet: leave without
+                // deactivating (that would kill the new owner).
+                self.fail_quietly(now, SessionError::SolDeactivated);
+            }
             _ => {}
         }
     }
@@ -1106,10 +1177,27 @@ impl Session {
                 return;
             }
         }
+        self.max_chars = max_chars;
+        if self.probe == Probe::Unknown {
+            self.state = State::Calibrate;
+            let inst = self.opts.sol_instance;
+            self.send_request(
+                now,
+                cmd::GET_PAYLOAD_INSTANCE_INFO,
+                vec![payload::SOL, inst],
+            );
+        } else {
+            self.become_established(now);
+        }
+    }
+
+    fn become_established(&mut self, now: Instant) {
         self.state = State::Established;
-        self.sol = Some(SolEngine::new(max_chars, self.opts.timing));
+        self.sol = Some(SolEngine::new(self.max_chars, self.opts.timing));
         self.next_keepalive = Some(now + self.opts.timing.keepalive_interval);
-        self.events.push_back(Event::Established { max_chars });
+        self.events.push_back(Event::Established {
+            max_chars: self.max_chars,
+        });
     }
 }
 
@@ -1126,5 +1214,72 @@ fn rmcpplus_status_error(status: u8, suite: u8) -> SessionError {
         0x04..=0x07 | 0x10 | 0x11 => SessionError::CipherSuiteUnsupported(suite),
         0x0f => SessionError::AuthenticationFailed,
         s => SessionError::BmcError(format!("RMCP+ status {s:#04x}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(suite: u8) -> Session {
+        let opts = SessionOptions {
+            suite: super::super::CipherSuite::from_id(suite).unwrap(),
+            ..SessionOptions::default()
+        };
+        Session::new(
+            IpmiCredentials::default(),
+            opts,
+            623,
+            Box::new(|b: &mut [u8]| b.fill(7)),
+            Instant::now(),
+        )
+    }
+
+    #[test]
+    fn inbound_window_drops_zero_duplicates_and_old_accepts_jumps_with_integrity() {
+        let mut s = session(3);
+        assert!(!s.accept_seq(0));
+        assert!(s.accept_seq(10));
+        assert!(!s.accept_seq(10), "duplicate");
+        assert!(s.accept_seq(12));
+        assert!(s.accept_seq(11), "late but unseen");
+        assert!(!s.accept_seq(11));
+        assert!(s.accept_seq(1000), "large authentic jump (network boot)");
+        assert!(!s.accept_seq(1000 - 40), "too old");
+        assert!(s.accept_seq(1000 - 5));
+    }
+
+    #[test]
+    fn inbound_window_limits_jumps_without_integrity() {
+        let mut s = session(0);
+        assert!(s.accept_seq(5));
+        assert!(!s.accept_seq(5 + 17));
+        assert!(s.accept_seq(5 + 16));
+    }
+
+    #[test]
+    fn outbound_sequence_skips_zero_on_wrap() {
+        let mut s = session(3);
+        s.out_seq = u32::MAX - 1;
+        assert_eq!(s.next_out_seq(), u32::MAX);
+        assert_eq!(s.next_out_seq(), 1);
+    }
+
+    #[test]
+    fn status_codes_map_to_actionable_errors() {
+        assert_eq!(
+            rmcpplus_status_error(0x0d, 3),
+            SessionError::UsernameInvalid
+        );
+        assert_eq!(
+            rmcpplus_status_error(0x11, 17),
+            SessionError::CipherSuiteUnsupported(17)
+        );
+        assert_eq!(rmcpplus_status_error(0x01, 3), SessionError::BmcBusy);
+        assert_eq!(
+            rmcpplus_status_error(0x0a, 3),
+            SessionError::PrivilegeUnavailable
+        );
+        assert_eq!(SessionError::Unreachable.to_string(), "BMC unreachable");
     }
 }

@@ -367,7 +367,7 @@ fn lossy_link_still_delivers_in_order() {
 fn unanswered_keepalive_ends_the_session() {
     let mut n = Net::new(3, "secret", bmc_cfg());
     n.established();
-    n.b.faults_mut().ignore_cmd = Some(0x01);
+    n.b.faults_mut().ignore_cmd = Some(0x4b);
     assert!(n.run_until(Duration::from_secs(120), |n| n.s.is_closed()));
     assert_eq!(
         n.closed_with(),
@@ -433,4 +433,78 @@ fn garbage_datagrams_are_counted_and_ignored() {
 fn session_state_is_small() {
     let size = std::mem::size_of::<Session>() + std::mem::size_of::<sol::SolEngine>();
     assert!(size < 2048, "{size}");
+}
+
+#[test]
+fn silent_steal_is_noticed_by_the_ownership_probe() {
+    // No "deactivating" packet (like ipmi_sim): the keepalive's Get Payload
+    // Instance Info names another session.
+    let mut first = Net::new(3, "secret", bmc_cfg());
+    first.established();
+    let now = first.now;
+    let mut thief = Session::new(
+        creds("secret"),
+        SessionOptions::default(),
+        9000,
+        counter_rng(),
+        now,
+    );
+    thief.start(now);
+    for _ in 0..100 {
+        while let Some(d) = thief.poll_transmit() {
+            for (peer, r) in first.b.handle(now, 1, &d) {
+                if peer == 1 {
+                    thief.handle_datagram(now, &r);
+                }
+            }
+        }
+    }
+    assert!(thief.is_established());
+    assert!(first.run_until(Duration::from_secs(30), |n| n.s.is_closed()));
+    assert_eq!(
+        first.closed_with(),
+        Some(Some(SessionError::SolDeactivated))
+    );
+}
+
+#[test]
+fn keepalive_falls_back_to_get_device_id_without_instance_info() {
+    let mut cfg = bmc_cfg();
+    cfg.faults.no_instance_info = true;
+    let mut n = Net::new(3, "secret", cfg);
+    n.established();
+    n.b.faults_mut().ignore_cmd = Some(0x01);
+    // The first keepalive (instance info) is refused, so the probe turns off;
+    // later keepalives are Get Device ID, which this BMC now ignores.
+    assert!(n.run_until(Duration::from_secs(120), |n| n.s.is_closed()));
+    assert_eq!(
+        n.closed_with(),
+        Some(Some(SessionError::ExcessRetransmissions))
+    );
+}
+
+#[test]
+fn k_g_keys_the_sik_and_a_wrong_one_is_reported() {
+    let mut cfg = bmc_cfg();
+    cfg.k_g = Some(b"bmc-key-0123".to_vec());
+    let now = Instant::now();
+    let with_kg = IpmiCredentials {
+        k_g: Some(b"bmc-key-0123".to_vec()),
+        ..creds("secret")
+    };
+    for (c, want) in [
+        (with_kg, None),
+        (creds("secret"), Some(SessionError::KgInvalid)),
+    ] {
+        let mut n = Net::new(3, "secret", cfg.clone());
+        n.s = Session::new(c, SessionOptions::default(), 9000, counter_rng(), now);
+        n.s.start(now);
+        n.run_until(Duration::from_secs(30), |n| {
+            n.s.is_established() || n.s.is_closed()
+        });
+        match want {
+            None => assert!(n.s.is_established(), "{:?}", n.events),
+            Some(e) => assert_eq!(n.closed_with(), Some(Some(e))),
+        }
+    }
 }
