@@ -451,3 +451,37 @@ fn per_session_state_is_small() {
     eprintln!("IPMI per-session fixed state: {n} bytes");
     assert!(n < 8 * 1024, "{n}");
 }
+
+/// Interop oracle: real ipmitool must complete RAKP, Set Session Privilege and
+/// a raw Get Device ID against the fake BMC, which validates the BMC side of our
+/// codecs (and so the SHA-256 suites) against a third-party stack.
+#[tokio::test]
+async fn ipmitool_accepts_the_fake_bmc() {
+    let Some(bin) = ipmi_common::peer("ipmitool") else {
+        return;
+    };
+    let fake = FakeBmc::start("127.0.0.1:0").await;
+    for suite in ["3", "17", "0", "16"] {
+        let out = tokio::time::timeout(
+            T,
+            tokio::process::Command::new(&bin)
+                .args(["-I", "lanplus", "-H", "127.0.0.1", "-p"])
+                .arg(fake.addr.port().to_string())
+                .args([
+                    "-U", "admin", "-P", "secret", "-C", suite, "-N", "1", "-R", "2",
+                ])
+                .args(["raw", "6", "1"])
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("ipmitool timed out")
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("20 01 09 08 02 9f 91 12 00 02 0f"),
+            "suite {suite}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

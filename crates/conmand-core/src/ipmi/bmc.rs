@@ -264,7 +264,8 @@ impl<P: Clone + PartialEq> Bmc<P> {
                 let rsp = OpenSessionResponse {
                     tag: r.tag,
                     status: 0,
-                    max_priv: r.max_priv,
+                    // 0 asks for "the highest level": the account is admin.
+                    max_priv: if r.max_priv == 0 { 4 } else { r.max_priv },
                     sid_m: r.sid_m,
                     sid_c,
                     auth: r.auth,
@@ -394,10 +395,15 @@ impl<P: Clone + PartialEq> Bmc<P> {
                 let Ok(req) = IpmiRequest::decode(plain) else {
                     return false;
                 };
-                if req.netfn != NETFN_APP || self.cfg.faults.ignore_cmd == Some(req.cmd) {
+                if self.cfg.faults.ignore_cmd == Some(req.cmd) {
                     return true;
                 }
-                let (cc, data, close) = self.command(now, i, &req, out);
+                let (cc, data, close) = if req.netfn == NETFN_APP {
+                    self.command(now, i, &req, out)
+                } else {
+                    // Other network functions (ipmitool probes DCMI/PICMG): 0xC1.
+                    (0xc1, vec![], false)
+                };
                 let rsp = IpmiResponse {
                     netfn: req.netfn,
                     cmd: req.cmd,
@@ -460,7 +466,8 @@ impl<P: Clone + PartialEq> Bmc<P> {
                 let port = self.cfg.faults.activate_port.unwrap_or(self.cfg.port);
                 let mut d = vec![0, 0, 0, 0];
                 d.extend_from_slice(&self.cfg.inbound_size.to_le_bytes());
-                d.extend_from_slice(&1024u16.to_le_bytes());
+                // Outbound: we send at most 200 characters (+ 4-byte header).
+                d.extend_from_slice(&204u16.to_le_bytes());
                 d.extend_from_slice(&port.to_le_bytes());
                 d.extend_from_slice(&0xffffu16.to_le_bytes());
                 (0, d, false)
