@@ -296,7 +296,7 @@ impl Driver {
                 () = sleep_until_opt(deadline) => {
                     self.session.handle_timeout(Instant::now().into_std());
                 }
-                permit = self.out_tx.reserve(), if !self.out_buf.is_empty() => {
+                permit = self.out_tx.reserve(), if !self.out_buf.is_empty() && !closing => {
                     if let Ok(p) = permit {
                         p.send(self.out_buf.split().freeze());
                     }
@@ -310,14 +310,16 @@ impl Driver {
                     }
                 }
                 () = self.out_tx.closed(), if !closing => {
-                    // The connection was dropped: leave politely.
+                    // The connection was dropped: leave politely. Nobody
+                    // reads output any more.
                     closing = true;
+                    self.out_buf.clear();
                     self.session.close(Instant::now().into_std());
                 }
             }
         }
         // Hand over the rest of the output, then EOF (dropping out_tx).
-        if !self.out_buf.is_empty() {
+        if !self.out_buf.is_empty() && !closing {
             let _ = self.out_tx.send(self.out_buf.split().freeze()).await;
         }
     }
