@@ -86,6 +86,9 @@ pub struct SolEngine {
     hold_until: Option<Instant>,
     /// Timers.
     timing: Timing,
+    /// Workaround `solpacketseq`: after max retransmissions, move the stuck
+    /// packet to a new sequence number once and try again.
+    bump_seq_once: bool,
 }
 
 impl SolEngine {
@@ -102,7 +105,13 @@ impl SolEngine {
             ack_due: None,
             hold_until: None,
             timing,
+            bump_seq_once: false,
         }
+    }
+
+    /// Enable the `solpacketseq` workaround (Intel/Quanta/Wiwynn Windmill).
+    pub fn set_bump_seq_once(&mut self, on: bool) {
+        self.bump_seq_once = on;
     }
 
     /// Characters per packet.
@@ -158,7 +167,18 @@ impl SolEngine {
             && f.deadline <= now
         {
             if f.retransmits >= self.timing.max_retransmits {
-                return Err(ExcessRetransmissions);
+                if !self.bump_seq_once {
+                    return Err(ExcessRetransmissions);
+                }
+                self.bump_seq_once = false;
+                self.tx_seq = if self.tx_seq >= 15 {
+                    1
+                } else {
+                    self.tx_seq + 1
+                };
+                f.seq = self.tx_seq;
+                f.retx[0] = self.tx_seq;
+                f.retransmits = 0;
             }
             f.resend = true;
         }
@@ -357,6 +377,31 @@ mod tests {
         }
         let now = e.poll_timeout().unwrap();
         assert_eq!(e.on_timeout(now), Err(ExcessRetransmissions));
+    }
+
+    #[test]
+    fn solpacketseq_moves_a_stuck_packet_to_a_new_seq_once() {
+        let (mut e, t) = eng(8);
+        e.set_bump_seq_once(true);
+        e.queue_input(b"abc");
+        let (h, d) = hdr(&e.poll_transmit(t).unwrap());
+        let max = Timing::default().max_retransmits;
+        for _ in 0..max {
+            let now = e.poll_timeout().unwrap();
+            e.on_timeout(now).unwrap();
+            assert_eq!(hdr(&e.poll_transmit(now).unwrap()).0.seq, h.seq);
+        }
+        let now = e.poll_timeout().unwrap();
+        e.on_timeout(now).unwrap();
+        let (h2, d2) = hdr(&e.poll_transmit(now).unwrap());
+        assert_eq!((h2.seq, d2), (h.seq + 1, d));
+        for _ in 1..max {
+            let now = e.poll_timeout().unwrap();
+            e.on_timeout(now).unwrap();
+            e.poll_transmit(now).unwrap();
+        }
+        let now = e.poll_timeout().unwrap();
+        assert_eq!(e.on_timeout(now), Err(ExcessRetransmissions), "only once");
     }
 
     #[test]

@@ -453,7 +453,9 @@ impl Session {
 
     pub(super) fn become_established(&mut self, now: Instant) {
         self.state = State::Established;
-        self.sol = Some(SolEngine::new(self.max_chars, self.opts.timing));
+        let mut sol = SolEngine::new(self.max_chars, self.opts.timing);
+        sol.set_bump_seq_once(self.opts.workarounds.has(Workarounds::SOLPACKETSEQ));
+        self.sol = Some(sol);
         self.next_keepalive = Some(now + self.opts.timing.keepalive_interval);
         self.events.push_back(Event::Established {
             max_chars: self.max_chars,
