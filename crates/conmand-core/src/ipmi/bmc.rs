@@ -35,6 +35,10 @@ pub struct BmcFaults {
     pub activate_in_use: bool,
     /// Get Payload Instance Info is not implemented (answers 0xC1).
     pub no_instance_info: bool,
+    /// Append one junk byte to the RAKP 2 code (Supermicro's 21-byte SHA1 code).
+    pub rakp2_extra_byte: bool,
+    /// Drop the last byte of the RAKP 2 code.
+    pub rakp2_short: bool,
 }
 
 /// Configuration of the one account and the BMC's identity.
@@ -309,7 +313,13 @@ impl<P: Clone + PartialEq> Bmc<P> {
                     role: s.role,
                     username: &s.username,
                 };
-                let code = params.rakp2_code(s.suite.auth, &self.cfg.password);
+                let mut code = params.rakp2_code(s.suite.auth, &self.cfg.password);
+                if self.cfg.faults.rakp2_extra_byte {
+                    code.push(0x5a);
+                }
+                if self.cfg.faults.rakp2_short {
+                    code.pop();
+                }
                 let rsp = Rakp2 {
                     tag: r.tag,
                     status: 0,

@@ -508,3 +508,47 @@ fn k_g_keys_the_sik_and_a_wrong_one_is_reported() {
         }
     }
 }
+
+#[test]
+fn rakp2_code_length_quirks() {
+    let now = Instant::now();
+    let run = |faults: BmcFaults, w: u32| {
+        let mut cfg = bmc_cfg();
+        cfg.faults = faults;
+        let mut n = Net::new(3, "secret", cfg);
+        let opts = SessionOptions {
+            workarounds: Workarounds(w),
+            ..SessionOptions::default()
+        };
+        n.s = Session::new(creds("secret"), opts, 9000, counter_rng(), now);
+        n.s.start(now);
+        n.run_until(Duration::from_secs(30), |n| {
+            n.s.is_established() || n.s.is_closed()
+        });
+        n
+    };
+    let long = BmcFaults {
+        rakp2_extra_byte: true,
+        ..BmcFaults::default()
+    };
+    let n = run(long.clone(), 0);
+    assert_eq!(
+        n.closed_with(),
+        Some(Some(SessionError::AuthenticationFailed))
+    );
+    assert!(
+        run(long.clone(), Workarounds::SUPERMICRO20)
+            .s
+            .is_established()
+    );
+    assert!(run(long, Workarounds::SUN20).s.is_established());
+    let short = BmcFaults {
+        rakp2_short: true,
+        ..BmcFaults::default()
+    };
+    let n = run(short, Workarounds::SUPERMICRO20);
+    assert_eq!(
+        n.closed_with(),
+        Some(Some(SessionError::AuthenticationFailed))
+    );
+}

@@ -440,3 +440,49 @@ fn md5_suites_derive_and_protect() {
         assert!(CipherSuite::from_id(bad).is_none());
     }
 }
+
+#[test]
+fn options_from_ipmiopts() {
+    use crate::config::{IpmiOpts, PrivilegeLevel};
+    let d = SessionOptions::from_ipmi_opts(&IpmiOpts::default()).unwrap();
+    assert_eq!(
+        (d.suite.id, d.privilege, d.workarounds),
+        (3, 4, Workarounds(0))
+    );
+    let o = IpmiOpts {
+        cipher_suite: Some(17),
+        privilege: Some(PrivilegeLevel::Operator),
+        workarounds: Some(Workarounds::SOLPAYLOADSIZE | Workarounds::OPENSESSPRIV),
+        ..IpmiOpts::default()
+    };
+    let s = SessionOptions::from_ipmi_opts(&o).unwrap();
+    assert_eq!((s.suite.id, s.privilege), (17, 3));
+    assert!(s.workarounds.has(Workarounds::OPENSESSPRIV));
+    assert!(!s.workarounds.has(Workarounds::INTEL20));
+    let dflt = IpmiOpts {
+        workarounds: Some(Workarounds::DEFAULT),
+        ..IpmiOpts::default()
+    };
+    assert_eq!(
+        SessionOptions::from_ipmi_opts(&dflt).unwrap().workarounds,
+        Workarounds(0)
+    );
+    let bad = IpmiOpts {
+        cipher_suite: Some(4),
+        ..IpmiOpts::default()
+    };
+    assert_eq!(
+        SessionOptions::from_ipmi_opts(&bad),
+        Err(OptionsError::CipherSuite(4))
+    );
+    let long = IpmiCredentials {
+        username: "u".repeat(17),
+        ..IpmiCredentials::default()
+    };
+    assert_eq!(long.validate(), Err(OptionsError::UsernameTooLong));
+    let kg = IpmiCredentials {
+        k_g: Some(vec![]),
+        ..IpmiCredentials::default()
+    };
+    assert_eq!(kg.k_g(), None, "empty K_g means none");
+}
