@@ -486,3 +486,21 @@ fn options_from_ipmiopts() {
     };
     assert_eq!(kg.k_g(), None, "empty K_g means none");
 }
+
+#[test]
+fn asf_presence_ping_and_pong() {
+    assert_eq!(wire::encode_asf_ping(0x42), hex("0600ff06000011be80420000"));
+    // ipmi_sim's pong: entities 0x81 (IPMI supported, ASF 1.0), interactions 0.
+    let pong = hex("0600ff06000011be40420010 000011be 00000000 81 00 000000000000");
+    assert_eq!(
+        wire::parse(&pong).unwrap(),
+        Packet::Asf(Some(wire::AsfPong {
+            tag: 0x42,
+            ipmi_supported: true
+        }))
+    );
+    assert_eq!(
+        wire::parse(&hex("0600ff06000011be")).unwrap(),
+        Packet::Asf(None)
+    );
+}
