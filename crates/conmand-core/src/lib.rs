@@ -25,11 +25,14 @@
 //!   (IAC stripping, ConMan's option answers, 0xFF escaping) as a sans-IO parser.
 //! - [`notice`]: every `\r\n<ConMan> ....\r\n` message the daemon sends to
 //!   clients and logs, with its quiet-mode "info" flag; [`notice::time_delta`].
+//! - [`ipmi`]: native IPMI v2.0 / RMCP+ Serial-over-LAN: packet codecs, crypto,
+//!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
 
 pub mod client_escape;
 pub mod config;
 pub mod escape;
+pub mod ipmi;
 pub mod logline;
 pub mod matching;
 pub mod notice;

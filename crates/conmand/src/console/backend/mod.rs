@@ -17,6 +17,7 @@ use std::time::Duration;
 use conmand_core::config::{ConsoleDef, ConsoleSpec};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub mod ipmi;
 pub mod process;
 pub mod serial;
 pub mod telnet;
@@ -129,26 +130,59 @@ pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
             def.name.clone(),
             ctx.keepalive,
         )),
-        ConsoleSpec::Ipmi(_) => Box::new(Unsupported {
-            kind: def.spec.kind(),
-            dev: def.dev.clone(),
-        }),
+        ConsoleSpec::Ipmi(spec) => {
+            match ipmi::IpmiBackend::new(spec, ipmi_credentials(spec, ctx)) {
+                Ok(b) => Box::new(b),
+                Err(e) => Box::new(Misconfigured {
+                    target: format!("<{}>", spec.host),
+                    reason: e.to_string(),
+                }),
+            }
+        }
     }
 }
 
-/// Placeholder for transports this build does not include yet.
-struct Unsupported {
-    kind: &'static str,
-    dev: String,
+/// IPMI credentials: `ipmiopts` first; a missing password comes from `conman.pswd`
+/// (the first line whose host regex matches the whole host and whose user matches).
+fn ipmi_credentials(
+    spec: &conmand_core::config::IpmiSpec,
+    ctx: &BackendCtx,
+) -> conmand_core::ipmi::IpmiCredentials {
+    let opts = &spec.opts;
+    let mut creds = conmand_core::ipmi::IpmiCredentials {
+        username: opts.username.clone().unwrap_or_default(),
+        password: opts.password.clone().unwrap_or_default(),
+        k_g: opts.k_g.clone(),
+    };
+    if opts.password.is_none() {
+        let found = ctx
+            .pswd
+            .as_ref()
+            .and_then(|db| db.lookup(&spec.host, opts.username.as_deref()));
+        if let Some(c) = found {
+            creds.username = c.user.clone();
+            creds.password = c.password.clone();
+            if creds.k_g.is_none() {
+                creds.k_g = c.k_g.clone();
+            }
+        }
+    }
+    creds
 }
 
-impl Backend for Unsupported {
+/// A console whose options cannot work (e.g. an IPMI password over 20 bytes): it
+/// stays down, says why, and retries rarely (a SIGHUP with a fixed file replaces it).
+struct Misconfigured {
+    target: String,
+    reason: String,
+}
+
+impl Backend for Misconfigured {
     fn describe(&self) -> String {
-        format!("\"{}\"", self.dev)
+        self.target.clone()
     }
     fn open(&self) -> BoxFuture<'_, Result<Connection, OpenError>> {
-        let msg = format!("{} consoles are not supported by this build", self.kind);
-        Box::pin(async move { Err(OpenError::Failed(msg)) })
+        Box::pin(async move { Err(OpenError::Failed(self.reason.clone())) })
     }
     fn backoff(&self) -> Backoff {
         Backoff {
