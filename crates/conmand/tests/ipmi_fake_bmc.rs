@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod ipmi_common;
 
 use std::net::SocketAddr;
@@ -484,4 +485,72 @@ async fn ipmitool_accepts_the_fake_bmc() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// An `ipmi:` console through the whole daemon, its password taken from a
+/// conman.pswd database (ipmiopts name only the user).
+#[tokio::test]
+async fn ipmi_console_through_the_daemon_with_conman_pswd() {
+    use conmand_core::config::{ConsoleSpec, IpmiOpts, IpmiSpec, LogOpts, ServerOpts};
+    let fake = FakeBmc::start("127.0.0.1:0").await;
+    let (db, problems) = conmand_core::pswd::PasswordDb::parse(
+        "# near misses first\n10\\.0\\.0\\.1 : admin : wrong\n127\\.0\\.0\\.1 : root : wrong\n127\\.0\\.0\\.[0-9]+ : admin : secret\n",
+        "test.pswd",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let spec = ConsoleSpec::Ipmi(IpmiSpec {
+        host: "127.0.0.1".into(),
+        port: Some(fake.addr.port()),
+        opts: IpmiOpts {
+            username: Some("admin".into()),
+            ..Default::default()
+        },
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("bmc.log");
+    let opts = conmand::engine::EngineOpts {
+        pswd: Some(Arc::new(db)),
+        ..Default::default()
+    };
+    let srv = common::TestServer::start_with(
+        dir,
+        vec![common::def(
+            "bmc",
+            spec,
+            Some(log.clone()),
+            LogOpts::default(),
+        )],
+        ServerOpts::default(),
+        opts,
+    )
+    .await;
+    srv.wait_up(&["bmc"]).await;
+    let (mut a, rsp) = common::Raw::open(srv.addr, "alice", None, "CONNECT CONSOLE='bmc'").await;
+    assert_eq!(rsp, "OK CONSOLE='bmc'");
+    fake.host_write(b"kernel: hello from the host\r\n");
+    a.expect(b"kernel: hello from the host\r\n").await;
+    a.send(b"typed\xffB").await;
+    let got = fake.wait_host_input(|v| v.len() >= 6).await;
+    assert_eq!(
+        &got[..6],
+        &[
+            Some(b't'),
+            Some(b'y'),
+            Some(b'p'),
+            Some(b'e'),
+            Some(b'd'),
+            None
+        ]
+    );
+    let text = std::fs::read(&log).unwrap();
+    let want = format!(
+        "<ConMan> Console [bmc] connected to <127.0.0.1:{}>.",
+        fake.addr.port()
+    );
+    assert!(
+        common::find(&text, want.as_bytes()).is_some(),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    srv.stop().await;
 }
