@@ -3,8 +3,9 @@
 # Used by .ci/run; safe to run again. Needs root (or sudo) and Debian's apt.
 set -euo pipefail
 # man-db/groff: man-page rendering test; systemd: systemd-analyze verify;
-# bash-completion, python3, logrotate: completion, conman-shard and logrotate tests (issue 8).
-PKGS=(conman openipmi ipmitool freeipmi-tools ser2net socat expect telnet man-db groff systemd bash-completion python3 logrotate)
+# bash-completion, zsh, fish, python3, logrotate: completion, conman-shard and
+# logrotate tests (issue 8).
+PKGS=(conman openipmi ipmitool freeipmi-tools ser2net socat expect telnet man-db groff systemd bash-completion zsh fish python3 logrotate)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

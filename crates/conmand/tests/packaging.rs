@@ -581,12 +581,11 @@ fn start_daemon(conf: &Path) -> (Reap, u16) {
     (child, port)
 }
 
+/// `conman` completion offers the console names the daemon named with `-d` has
+/// (bash and fish run for real; zsh files are syntax-checked).
 #[test]
-fn bash_completion_offers_console_names_from_the_daemon() {
-    let (Some(bash_completion), Some(bins)) = (
-        peer_file("/usr/share/bash-completion/bash_completion"),
-        bin_dir(),
-    ) else {
+fn shell_completions_offer_console_names_from_the_daemon() {
+    let Some(bins) = bin_dir() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -599,28 +598,53 @@ fn bash_completion_offers_console_names_from_the_daemon() {
     )
     .unwrap();
     let (_daemon, port) = start_daemon(&conf);
-    let script = format!(
-        "source {bc}; source {ours}; \
-         COMP_WORDS=(conman -d 127.0.0.1:{port} al); COMP_CWORD=3; \
-         COMP_LINE='conman -d 127.0.0.1:{port} al'; COMP_POINT=${{#COMP_LINE}}; \
-         _conman; printf '%s\\n' \"${{COMPREPLY[@]}}\"; \
-         COMP_WORDS=(conman -); COMP_CWORD=1; COMP_LINE='conman -'; COMP_POINT=8; \
-         _conman; printf 'opts:%s\\n' \"${{#COMPREPLY[@]}}\"",
-        bc = bash_completion.display(),
-        ours = repo().join("dist/completions/conman.bash").display(),
-    );
     let path = format!(
         "{}:{}",
         bins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = run(Command::new("bash")
-        .args(["-c", &script])
-        .env("PATH", path)
-        .env_remove("CONMAN_HOST")
-        .env_remove("CONMAN_PORT"));
-    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
-    assert_eq!(lines, ["alpha1", "alpha2", "opts:15"], "{lines:?}");
+    let shell = |prog: &Path, script: &str| -> Vec<String> {
+        let out = run(Command::new(prog)
+            .args(["-c", script])
+            .env("PATH", &path)
+            .env_remove("CONMAN_HOST")
+            .env_remove("CONMAN_PORT"));
+        text(&out.stdout).lines().map(str::to_owned).collect()
+    };
+    let completions = repo().join("dist/completions");
+
+    if let (Some(bash_completion), Some(bash)) = (
+        peer_file("/usr/share/bash-completion/bash_completion"),
+        peer("bash"),
+    ) {
+        let script = format!(
+            "source {bc}; source {ours}; \
+             COMP_WORDS=(conman -d 127.0.0.1:{port} al); COMP_CWORD=3; \
+             COMP_LINE='conman -d 127.0.0.1:{port} al'; COMP_POINT=${{#COMP_LINE}}; \
+             _conman; printf '%s\\n' \"${{COMPREPLY[@]}}\"; \
+             COMP_WORDS=(conman -); COMP_CWORD=1; COMP_LINE='conman -'; COMP_POINT=8; \
+             _conman; printf 'opts:%s\\n' \"${{#COMPREPLY[@]}}\"",
+            bc = bash_completion.display(),
+            ours = completions.join("conman.bash").display(),
+        );
+        assert_eq!(shell(&bash, &script), ["alpha1", "alpha2", "opts:15"]);
+    }
+    if let Some(fish) = peer("fish") {
+        let script = format!(
+            "source {ours}; complete -C 'conman -d 127.0.0.1:{port} al'; \
+             complete -C 'conman -' | count",
+            ours = completions.join("conman.fish").display(),
+        );
+        assert_eq!(shell(&fish, &script), ["alpha1", "alpha2", "15"]);
+        for f in ["conman.fish", "conmand.fish"] {
+            run(Command::new(&fish).arg("-n").arg(completions.join(f)));
+        }
+    }
+    if let Some(zsh) = peer("zsh") {
+        for f in ["_conman", "_conmand"] {
+            run(Command::new(&zsh).arg("-n").arg(completions.join(f)));
+        }
+    }
 }
 
 // -------------------------------------------------------------- conman-shard --
