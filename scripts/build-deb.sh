@@ -23,7 +23,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root=$stage/root
 layout_install "$root" /usr /etc /lib/systemd/system "$bins"
-install -d -m 0755 "$root/var/log/conman"
+install -d -m 0755 "$root/var/log/conman" "$root/var/lib/conman"
 # Debian's ConMan 0.2.7 kept its scripts in /usr/lib/conman/exec: keep old paths working.
 install -d -m 0755 "$root/usr/lib/conman"
 ln -s ../../share/conman/exec "$root/usr/lib/conman/exec"

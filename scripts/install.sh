@@ -31,7 +31,7 @@ if [ -n "$keep_conf" ]; then
   mv "$keep_conf" "$DESTDIR$SYSCONFDIR/conman.conf"
   echo "install: kept $SYSCONFDIR/conman.conf; the shipped one is $SYSCONFDIR/conman.conf.new"
 fi
-install -d -m 0755 "$DESTDIR/var/log/conman"
+install -d -m 0755 "$DESTDIR/var/log/conman" "$DESTDIR/var/lib/conman"
 echo "install: conman-rs installed below ${DESTDIR:-/}$PREFIX"
 if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload || true

@@ -142,6 +142,9 @@ const DEB_FILES: &[&str] = &[
     "usr/share/fish/vendor_completions.d/conman.fish",
     "usr/share/fish/vendor_completions.d/conmand.fish",
     "usr/share/doc/conman-rs/copyright",
+    // The shipped conman.conf's coredumpdir and logdir.
+    "var/lib/conman/",
+    "var/log/conman/",
 ];
 
 #[test]
@@ -390,7 +393,7 @@ fn daemon_sends_ready_reloading_and_stopping_to_notify_socket() {
     )
     .unwrap();
     // No -F: with NOTIFY_SOCKET set the daemon must stay in the foreground itself.
-    let child = Reap(
+    let mut child = Reap(
         Command::new(BIN)
             .arg("-c")
             .arg(&conf)
@@ -407,8 +410,8 @@ fn daemon_sends_ready_reloading_and_stopping_to_notify_socket() {
     };
     let first = next();
     assert!(first.lines().any(|l| l == "READY=1"), "{first:?}");
-    // The process we started is the daemon (it did not fork away).
-    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    // The process we started is the daemon: it did not fork away and exit.
+    assert!(child.0.try_wait().unwrap().is_none(), "the daemon forked");
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
     let reload = next();
     assert!(reload.lines().any(|l| l == "RELOADING=1"), "{reload:?}");
