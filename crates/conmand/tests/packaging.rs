@@ -210,6 +210,12 @@ fn deb_package_layout_control_and_contents() {
     );
     let postinst = std::fs::read_to_string(ctrl.path().join("postinst")).unwrap();
     assert!(postinst.contains("systemctl daemon-reload"));
+    for script in ["postinst", "prerm", "postrm"] {
+        let p = ctrl.path().join(script);
+        run(Command::new("sh").arg("-n").arg(&p));
+        let mode = std::os::unix::fs::PermissionsExt::mode(&p.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o755, "{script}");
+    }
 
     // The contents: the shipped conman.conf is ours, the binaries run, the units
     // name the installed daemon.
