@@ -236,6 +236,9 @@ fn deb_package_layout_control_and_contents() {
         .output()
         .unwrap();
     assert!(t.status.success(), "{}", text(&t.stderr));
+    if let Some(dpkg) = peer("dpkg") {
+        install_over_conman_in_scratch_root(&dpkg, &dpkg_deb, &deb);
+    }
     let unit =
         std::fs::read_to_string(root.path().join("lib/systemd/system/conmand.service")).unwrap();
     assert!(unit.contains("ExecStart=/usr/sbin/conmand -F -c /etc/conman.conf"));
@@ -248,6 +251,96 @@ fn deb_package_layout_control_and_contents() {
             assert!(r.contains("conman-rs"), "{page} did not render");
         }
     }
+}
+
+/// `dpkg --root` into a scratch directory (maintainer scripts run chroot-less with
+/// `DPKG_ROOT` set, so they touch nothing outside it): our package replaces an
+/// installed `conman` (Conflicts + Replaces), keeps its edited `/etc/conman.conf`
+/// (answering dpkg's conffile question the default way), registers its conffiles,
+/// and removes / purges cleanly.
+fn install_over_conman_in_scratch_root(dpkg: &Path, dpkg_deb: &Path, deb: &Path) {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::create_dir_all(r.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(r.join("var/lib/dpkg/updates")).unwrap();
+    std::fs::write(r.join("var/lib/dpkg/status"), "").unwrap();
+    let dpkg_in_root = |args: &[&str], deb: Option<&Path>| {
+        let mut c = Command::new(dpkg);
+        c.arg(format!("--root={}", r.display()))
+            .args([
+                "--force-script-chrootless",
+                "--force-depends",
+                "--force-confold",
+            ])
+            .args(args);
+        if let Some(d) = deb {
+            c.arg(d);
+        }
+        run(&mut c)
+    };
+    let query = |field: &str, pkg: &str| -> String {
+        let out = Command::new("dpkg-query")
+            .arg(format!("--admindir={}/var/lib/dpkg", r.display()))
+            .args(["-W", &format!("-f=${{{field}}}"), pkg])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    };
+
+    // A stand-in for Debian's conman: its daemon and an edited conman.conf.
+    let fake = tempfile::tempdir().unwrap();
+    let f = fake.path();
+    std::fs::create_dir_all(f.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(f.join("usr/sbin")).unwrap();
+    std::fs::create_dir_all(f.join("etc")).unwrap();
+    std::fs::write(
+        f.join("DEBIAN/control"),
+        "Package: conman\nVersion: 0.2.7-1.1\nArchitecture: all\n\
+         Maintainer: test <t@example.invalid>\nDescription: stand-in\n",
+    )
+    .unwrap();
+    std::fs::write(f.join("DEBIAN/conffiles"), "/etc/conman.conf\n").unwrap();
+    std::fs::write(f.join("usr/sbin/conmand"), "#!/bin/sh\necho old\n").unwrap();
+    std::fs::write(f.join("etc/conman.conf"), "# shipped by conman\n").unwrap();
+    let fake_deb = fake.path().with_extension("deb");
+    run(Command::new(dpkg_deb)
+        .args(["--root-owner-group", "--build"])
+        .arg(f)
+        .arg(&fake_deb));
+    dpkg_in_root(&["-i"], Some(&fake_deb));
+    let edited = "# the operator's own\nconsole name=\"n1\" dev=\"test:\"\n";
+    std::fs::write(r.join("etc/conman.conf"), edited).unwrap();
+
+    let out = dpkg_in_root(&["-i"], Some(deb));
+    let log = text(&out.stdout);
+    assert!(log.contains("Removing conman"), "{log}");
+    assert_eq!(query("Status", "conman-rs"), "install ok installed");
+    assert!(
+        query("Status", "conman").ends_with("config-files")
+            || query("Status", "conman").contains("not-installed"),
+        "{}",
+        query("Status", "conman")
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/conman.conf")).unwrap(),
+        edited
+    );
+    assert!(r.join("etc/conman.conf.dpkg-dist").exists());
+    let v = run(Command::new(r.join("usr/sbin/conmand")).arg("-V"));
+    assert!(text(&v.stdout).starts_with("conmand-"));
+    let conffiles = query("Conffiles", "conman-rs");
+    assert!(
+        conffiles.contains("/etc/conman.conf ") && conffiles.contains("/etc/logrotate.d/conman "),
+        "{conffiles}"
+    );
+    assert!(r.join("var/log/conman").is_dir() && r.join("var/lib/conman").is_dir());
+
+    // Remove keeps the configuration, purge deletes it.
+    dpkg_in_root(&["-r", "conman-rs"], None);
+    assert!(!r.join("usr/sbin/conmand").exists());
+    assert!(r.join("etc/conman.conf").exists());
+    dpkg_in_root(&["-P", "conman-rs"], None);
+    assert!(!r.join("etc/logrotate.d/conman").exists());
 }
 
 #[test]
