@@ -849,6 +849,22 @@ fn exec_script_without_a_password_entry_fails_with_error_line() {
             "{script}"
         );
     }
+    // ssh.exp reports a refused connection (a loopback port nobody listens on).
+    if peer("ssh").is_some() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = Command::new(&expect)
+            .arg(repo().join("scripts/exec/ssh.exp"))
+            .args(["127.0.0.1", &port.to_string(), "nobody"])
+            .env("CONMAN_PSWD", &db)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(text(&out.stdout), "Error: Connection refused.\r\n");
+    }
     let usage = Command::new(&expect)
         .arg(repo().join("scripts/exec/ssh.exp"))
         .arg("onlyhost")
