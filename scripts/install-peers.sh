@@ -2,7 +2,10 @@
 # Install the real third-party peers the test-suite talks to (Debian packages).
 # Used by .ci/run; safe to run again. Needs root (or sudo) and Debian's apt.
 set -euo pipefail
-PKGS=(conman openipmi ipmitool freeipmi-tools ser2net socat expect telnet)
+# man-db/groff: man-page rendering test; systemd: systemd-analyze verify;
+# bash-completion, zsh, fish, python3, logrotate: completion, conman-shard and
+# logrotate tests (issue 8).
+PKGS=(conman openipmi ipmitool freeipmi-tools ser2net socat expect telnet man-db groff systemd bash-completion zsh fish python3 logrotate)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,11 @@
+# bash completion for conmand (conman-rs)
+_conmand() {
+    local cur prev words cword
+    _init_completion || return
+    case $prev in
+        -c|-P|--pswd) _filedir; return ;;
+        -p) return ;;
+    esac
+    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd' -- "$cur"))
+}
+complete -F _conmand conmand
