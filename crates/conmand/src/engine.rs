@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use conmand_core::config::{self as cfg, Config, ConsoleChange, ConsoleDef};
+use conmand_core::config::{self as cfg, Config, ConsoleChange, ConsoleDef, ConsoleSpec};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -59,7 +59,8 @@ pub struct Engine {
     registry: Arc<Registry>,
     shared: Arc<Shared>,
     ctx: Arc<ConsoleCtx>,
-    backend_ctx: BackendCtx,
+    /// Shared with every console started later; replaced when conman.pswd changes.
+    backend_ctx: std::sync::Mutex<BackendCtx>,
     tracker: TaskTracker,
     cancel: CancellationToken,
     reset: Arc<AtomicBool>,
@@ -116,7 +117,7 @@ impl Engine {
             registry,
             shared,
             ctx,
-            backend_ctx,
+            backend_ctx: std::sync::Mutex::new(backend_ctx),
             tracker,
             cancel,
             reset,
@@ -154,8 +155,41 @@ impl Engine {
     /// stop (their clients are told why), changed ones restart, the rest keep running
     /// with their clients attached.
     pub async fn reload(&self, new: Config) -> Vec<String> {
+        let pswd = self.backend_ctx().pswd;
+        self.reload_with_pswd(new, pswd).await
+    }
+
+    /// [`Engine::reload`] with a new `conman.pswd` database as well: IPMI consoles
+    /// whose credentials change restart too.
+    pub async fn reload_with_pswd(
+        &self,
+        new: Config,
+        pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
+    ) -> Vec<String> {
         let mut cur = self.config.lock().await;
-        let changes = cfg::diff(&cur, &new);
+        let old_ctx = self.backend_ctx();
+        let new_ctx = BackendCtx {
+            pswd,
+            ..old_ctx.clone()
+        };
+        let mut changes = cfg::diff(&cur, &new);
+        for def in &new.consoles {
+            let ConsoleSpec::Ipmi(spec) = &def.spec else {
+                continue;
+            };
+            let unchanged = !changes.iter().any(|c| {
+                matches!(c, ConsoleChange::Added(n) | ConsoleChange::Changed(n) if n == &def.name)
+            });
+            if unchanged
+                && backend::ipmi_credentials(spec, &old_ctx)
+                    != backend::ipmi_credentials(spec, &new_ctx)
+            {
+                changes.push(ConsoleChange::Changed(def.name.clone()));
+            }
+        }
+        if let Ok(mut g) = self.backend_ctx.lock() {
+            *g = new_ctx.clone();
+        }
         let running: HashMap<String, ConsoleHandle> = self
             .registry
             .snapshot()
@@ -193,13 +227,7 @@ impl Engine {
             .iter()
             .map(|def| match running.get(&def.name) {
                 Some(h) if !restart.contains(def.name.as_str()) => h.clone(),
-                _ => spawn_console(
-                    def,
-                    &self.ctx,
-                    &self.backend_ctx,
-                    &self.tracker,
-                    &self.cancel,
-                ),
+                _ => spawn_console(def, &self.ctx, &new_ctx, &self.tracker, &self.cancel),
             })
             .collect();
         self.registry.replace(next);
@@ -212,6 +240,13 @@ impl Engine {
             .store(new.server.timestamp_minutes, Ordering::Relaxed);
         *cur = new;
         summary
+    }
+
+    fn backend_ctx(&self) -> BackendCtx {
+        match self.backend_ctx.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     /// Stop everything and wait (bounded) for logs to flush and children to go.

@@ -296,7 +296,7 @@ async fn reconfigure(
                 if let Some(p) = cli.port {
                     new.server.port = Some(p);
                 }
-                for change in engine.reload(new).await {
+                for change in engine.reload_with_pswd(new, load_pswd(cli)).await {
                     notice!("Reconfig: console {change}");
                 }
             }

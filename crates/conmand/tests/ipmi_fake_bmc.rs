@@ -554,3 +554,62 @@ async fn ipmi_console_through_the_daemon_with_conman_pswd() {
     );
     srv.stop().await;
 }
+
+/// A SIGHUP that brings a corrected conman.pswd restarts the IPMI consoles whose
+/// credentials changed (and only those).
+#[tokio::test]
+async fn new_conman_pswd_on_reload_restarts_affected_ipmi_consoles() {
+    use conmand_core::config::{Config, ConsoleSpec, IpmiOpts, IpmiSpec, LogOpts, ServerOpts};
+    let fake = FakeBmc::start("127.0.0.1:0").await;
+    let db = |pw: &str| {
+        let (db, problems) =
+            conmand_core::pswd::PasswordDb::parse(&format!(".* : admin : {pw}\n"), "p");
+        assert!(problems.is_empty());
+        Some(Arc::new(db))
+    };
+    let spec = ConsoleSpec::Ipmi(IpmiSpec {
+        host: "127.0.0.1".into(),
+        port: Some(fake.addr.port()),
+        opts: IpmiOpts {
+            username: Some("admin".into()),
+            ..Default::default()
+        },
+    });
+    let consoles = vec![
+        common::def("bmc", spec, None, LogOpts::default()),
+        common::test_console("other"),
+    ];
+    let opts = conmand::engine::EngineOpts {
+        pswd: db("wrong"),
+        ..Default::default()
+    };
+    let srv = common::TestServer::start_with(
+        tempfile::tempdir().unwrap(),
+        consoles.clone(),
+        ServerOpts::default(),
+        opts,
+    )
+    .await;
+    let (mut m, _) = common::Raw::open(srv.addr, "u", None, "MONITOR CONSOLE='bmc'").await;
+    m.expect(b"Console [bmc] connection failed: authentication failed")
+        .await;
+    let (mut other, _) = common::Raw::open(srv.addr, "u", None, "MONITOR CONSOLE='other'").await;
+    let config = Config {
+        origin: "test.conf".into(),
+        server: ServerOpts::default(),
+        consoles,
+    };
+    let summary = srv
+        .daemon
+        .as_ref()
+        .unwrap()
+        .reload_with_pswd(config, db("secret"))
+        .await;
+    assert_eq!(summary, vec!["changed bmc".to_string()]);
+    m.expect(b"Console [bmc] restarted: configuration changed")
+        .await;
+    srv.wait_up(&["bmc"]).await;
+    // The untouched console kept its client.
+    other.expect(b"!").await;
+    srv.stop().await;
+}

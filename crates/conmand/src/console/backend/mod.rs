@@ -144,7 +144,7 @@ pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
 
 /// IPMI credentials: `ipmiopts` first; a missing password comes from `conman.pswd`
 /// (the first line whose host regex matches the whole host and whose user matches).
-fn ipmi_credentials(
+pub fn ipmi_credentials(
     spec: &conmand_core::config::IpmiSpec,
     ctx: &BackendCtx,
 ) -> conmand_core::ipmi::IpmiCredentials {
