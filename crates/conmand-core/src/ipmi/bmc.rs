@@ -495,6 +495,8 @@ impl<P: Clone + PartialEq> Bmc<P> {
                 };
                 if let Some(j) = self.sessions.iter().position(|s| s.sid_c == owner) {
                     self.sessions[j].active = false;
+                    // Nothing is retransmitted to a deactivated session.
+                    self.sessions[j].in_flight = None;
                     if owner != sid && self.cfg.faults.notify_steal {
                         let h = SolHeader {
                             flags: sol_status::DEACTIVATING,
@@ -640,12 +642,14 @@ impl<P: Clone + PartialEq> Bmc<P> {
         }
     }
 
-    /// The next time [`Bmc::tick`] has work (a SOL retransmission).
+    /// The next time [`Bmc::tick`] has work (a SOL retransmission to the
+    /// session that owns SOL).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let owner = self.sol_owner?;
         self.sessions
             .iter()
-            .filter_map(|s| s.in_flight.as_ref().map(|f| f.3))
-            .min()
+            .find(|s| s.sid_c == owner)
+            .and_then(|s| s.in_flight.as_ref().map(|f| f.3))
     }
 }
 
@@ -759,6 +763,29 @@ mod tests {
         let rsp = IpmiResponse::decode(&p.open(keys).unwrap(), true).unwrap();
         assert_eq!((rsp.cmd, rsp.rq_seq), (cmd, 5));
         rsp
+    }
+
+    #[test]
+    fn deactivated_session_leaves_no_retransmission_deadline() {
+        let now = Instant::now();
+        let mut b = Bmc::new(cfg());
+        let (sid, keys) = open(&mut b, now);
+        let act = vec![1, 1, 0xc0, 0, 0, 0];
+        assert_eq!(
+            request(&mut b, now, sid, &keys, cmd::ACTIVATE_PAYLOAD, act).completion,
+            0
+        );
+        b.host_write(b"host output");
+        assert_eq!(b.tick(now).len(), 1, "one SOL data packet");
+        assert!(b.poll_timeout().is_some(), "unacked data is retransmitted");
+        let deact = vec![1, 1, 0, 0, 0, 0];
+        assert_eq!(
+            request(&mut b, now, sid, &keys, cmd::DEACTIVATE_PAYLOAD, deact).completion,
+            0
+        );
+        // A stale deadline in the past would make every caller's timer spin.
+        assert_eq!(b.poll_timeout(), None);
+        assert!(b.tick(now + Duration::from_secs(5)).is_empty());
     }
 
     #[test]
