@@ -16,6 +16,12 @@ use super::wire::{
     RakpCodeMsg, SolHeader, payload, sol_op, sol_status,
 };
 
+/// Get Channel Payload Support (App 0x4E): FreeIPMI asks it before activating
+/// SOL unless told not to (`solchannelsupport`).
+const GET_CHANNEL_PAYLOAD_SUPPORT: u8 = 0x4e;
+/// Get Channel Payload Version (App 0x4F): FreeIPMI's keepalive.
+const GET_CHANNEL_PAYLOAD_VERSION: u8 = 0x4f;
+
 /// Behaviour switches for fault tests.
 #[derive(Debug, Clone, Default)]
 pub struct BmcFaults {
@@ -98,7 +104,8 @@ pub struct Bmc<P> {
     host_in: Vec<Option<u8>>,
     /// Datagrams that failed to parse or authenticate.
     pub bad_packets: u64,
-    /// Keepalives (Get Device ID or Get Payload Instance Info) answered.
+    /// Keepalives (Get Device ID, Get Payload Instance Info or Get Channel
+    /// Payload Version) answered.
     pub keepalives: u64,
 }
 
@@ -488,6 +495,8 @@ impl<P: Clone + PartialEq> Bmc<P> {
                 };
                 if let Some(j) = self.sessions.iter().position(|s| s.sid_c == owner) {
                     self.sessions[j].active = false;
+                    // Nothing is retransmitted to a deactivated session.
+                    self.sessions[j].in_flight = None;
                     if owner != sid && self.cfg.faults.notify_steal {
                         let h = SolHeader {
                             flags: sol_status::DEACTIVATING,
@@ -506,6 +515,19 @@ impl<P: Clone + PartialEq> Bmc<P> {
                 let mut d = self.sol_owner.unwrap_or(0).to_le_bytes().to_vec();
                 d.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
                 (0, d, false)
+            }
+            GET_CHANNEL_PAYLOAD_SUPPORT => {
+                // Standard payloads IPMI (0) and SOL (1); session set-up
+                // payloads 0x10-0x15; no OEM payloads.
+                (0, vec![0x03, 0x00, 0x3f, 0x00, 0, 0, 0, 0], false)
+            }
+            GET_CHANNEL_PAYLOAD_VERSION => {
+                // FreeIPMI's keepalive. Version 1.0 for IPMI and SOL.
+                self.keepalives += 1;
+                match req.data.get(1) {
+                    Some(0 | 1) => (0, vec![0x10], false),
+                    _ => (0x80, vec![], false),
+                }
             }
             cmd::CLOSE_SESSION => (0, vec![], true),
             _ => (0xc1, vec![], false),
@@ -620,11 +642,194 @@ impl<P: Clone + PartialEq> Bmc<P> {
         }
     }
 
-    /// The next time [`Bmc::tick`] has work (a SOL retransmission).
+    /// The next time [`Bmc::tick`] has work (a SOL retransmission to the
+    /// session that owns SOL).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let owner = self.sol_owner?;
         self.sessions
             .iter()
-            .filter_map(|s| s.in_flight.as_ref().map(|f| f.3))
-            .min()
+            .find(|s| s.sid_c == owner)
+            .and_then(|s| s.in_flight.as_ref().map(|f| f.3))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn cfg() -> BmcConfig {
+        BmcConfig {
+            username: b"admin".to_vec(),
+            password: b"secret".to_vec(),
+            k_g: None,
+            guid: [0x33; 16],
+            port: 623,
+            inbound_size: 32,
+            sol_retry: Duration::from_secs(1),
+            faults: BmcFaults::default(),
+        }
+    }
+
+    fn one(out: Vec<(u8, Vec<u8>)>) -> Vec<u8> {
+        assert_eq!(out.len(), 1, "expected exactly one reply");
+        out.into_iter().next().unwrap().1
+    }
+
+    fn setup_payload(d: &[u8]) -> Vec<u8> {
+        match wire::parse(d).unwrap() {
+            Packet::V20(p) => p.payload.to_vec(),
+            other => panic!("not an RMCP+ reply: {other:?}"),
+        }
+    }
+
+    /// Open an RMCP+ session with cipher suite 3 the way a client does.
+    fn open(b: &mut Bmc<u8>, now: Instant) -> (u32, SessionKeys) {
+        let suite = CipherSuite::from_id(3).unwrap();
+        let sid_m = 0xa0a0_0001;
+        let req = OpenSessionRequest {
+            tag: 1,
+            max_priv: 4,
+            sid_m,
+            auth: suite.auth.wire(),
+            integrity: suite.integrity.wire(),
+            conf: suite.conf.wire(),
+        };
+        let d = wire::encode_v20(
+            payload::OPEN_SESSION_REQUEST,
+            0,
+            0,
+            &req.encode(),
+            None,
+            [0; 16],
+        );
+        let rsp = OpenSessionResponse::decode(&setup_payload(&one(b.handle(now, 0, &d)))).unwrap();
+        assert_eq!(rsp.status, 0);
+        let rm = [0x11; 16];
+        let r1 = Rakp1 {
+            tag: 2,
+            sid_c: rsp.sid_c,
+            rm,
+            role: 0x14,
+            username: b"admin".to_vec(),
+        };
+        let d = wire::encode_v20(payload::RAKP1, 0, 0, &r1.encode(), None, [0; 16]);
+        let r2 = Rakp2::decode(&setup_payload(&one(b.handle(now, 0, &d)))).unwrap();
+        assert_eq!(r2.status, 0);
+        let params = RakpParams {
+            sid_m,
+            sid_c: rsp.sid_c,
+            rm,
+            rc: r2.rc,
+            guid: r2.guid,
+            role: 0x14,
+            username: b"admin",
+        };
+        let r3 = RakpCodeMsg {
+            tag: 3,
+            status: 0,
+            sid: rsp.sid_c,
+            code: params.rakp3_code(suite.auth, b"secret", 0x14),
+        };
+        let d = wire::encode_v20(payload::RAKP3, 0, 0, &r3.encode(), None, [0; 16]);
+        let r4 = RakpCodeMsg::decode(&setup_payload(&one(b.handle(now, 0, &d)))).unwrap();
+        assert_eq!(r4.status, 0);
+        (
+            rsp.sid_c,
+            SessionKeys::derive(suite, &params, b"secret", None),
+        )
+    }
+
+    fn request(
+        b: &mut Bmc<u8>,
+        now: Instant,
+        sid_c: u32,
+        keys: &SessionKeys,
+        cmd: u8,
+        data: Vec<u8>,
+    ) -> IpmiResponse {
+        let req = IpmiRequest {
+            netfn: NETFN_APP,
+            cmd,
+            rq_seq: 5,
+            data,
+        };
+        let d = wire::encode_v20(payload::IPMI, sid_c, 1, &req.encode(), Some(keys), [7; 16]);
+        let reply = one(b.handle(now, 0, &d));
+        let Packet::V20(p) = wire::parse(&reply).unwrap() else {
+            panic!("not an RMCP+ reply");
+        };
+        let rsp = IpmiResponse::decode(&p.open(keys).unwrap(), true).unwrap();
+        assert_eq!((rsp.cmd, rsp.rq_seq), (cmd, 5));
+        rsp
+    }
+
+    #[test]
+    fn deactivated_session_leaves_no_retransmission_deadline() {
+        let now = Instant::now();
+        let mut b = Bmc::new(cfg());
+        let (sid, keys) = open(&mut b, now);
+        let act = vec![1, 1, 0xc0, 0, 0, 0];
+        assert_eq!(
+            request(&mut b, now, sid, &keys, cmd::ACTIVATE_PAYLOAD, act).completion,
+            0
+        );
+        b.host_write(b"host output");
+        assert_eq!(b.tick(now).len(), 1, "one SOL data packet");
+        assert!(b.poll_timeout().is_some(), "unacked data is retransmitted");
+        let deact = vec![1, 1, 0, 0, 0, 0];
+        assert_eq!(
+            request(&mut b, now, sid, &keys, cmd::DEACTIVATE_PAYLOAD, deact).completion,
+            0
+        );
+        // A stale deadline in the past would make every caller's timer spin.
+        assert_eq!(b.poll_timeout(), None);
+        assert!(b.tick(now + Duration::from_secs(5)).is_empty());
+    }
+
+    #[test]
+    fn channel_payload_support_reports_ipmi_and_sol() {
+        let now = Instant::now();
+        let mut b = Bmc::new(cfg());
+        let (sid, keys) = open(&mut b, now);
+        let rsp = request(
+            &mut b,
+            now,
+            sid,
+            &keys,
+            GET_CHANNEL_PAYLOAD_SUPPORT,
+            vec![0x0e],
+        );
+        assert_eq!(rsp.completion, 0);
+        assert_eq!(rsp.data.len(), 8);
+        assert_eq!(rsp.data[0] & 0x03, 0x03, "IPMI and SOL payload bits");
+        assert_eq!(b.bad_packets, 0);
+    }
+
+    #[test]
+    fn channel_payload_version_is_a_keepalive_for_known_payloads() {
+        let now = Instant::now();
+        let mut b = Bmc::new(cfg());
+        let (sid, keys) = open(&mut b, now);
+        let rsp = request(
+            &mut b,
+            now,
+            sid,
+            &keys,
+            GET_CHANNEL_PAYLOAD_VERSION,
+            vec![0x0e, 1],
+        );
+        assert_eq!((rsp.completion, rsp.data.as_slice()), (0, &[0x10][..]));
+        assert_eq!(b.keepalives, 1);
+        let rsp = request(
+            &mut b,
+            now,
+            sid,
+            &keys,
+            GET_CHANNEL_PAYLOAD_VERSION,
+            vec![0x0e, 7],
+        );
+        assert_eq!(rsp.completion, 0x80, "payload type not available");
     }
 }
