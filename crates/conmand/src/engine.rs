@@ -23,6 +23,9 @@ use crate::logfile::{LogService, PathFn};
 use crate::registry::Registry;
 use crate::server::{self, Shared};
 
+/// How long shutdown waits for backend sessions (IPMI) to close.
+const SESSION_CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// Options that do not come from the configuration file.
 #[derive(Debug, Clone)]
 pub struct EngineOpts {
@@ -103,6 +106,7 @@ impl Engine {
             child_env,
             keepalive: config.server.keepalive,
             pswd: opts.pswd.clone(),
+            background: TaskTracker::new(),
         };
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
@@ -254,6 +258,11 @@ impl Engine {
         self.cancel.cancel();
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+        // Consoles are gone; give IPMI sessions a moment to deactivate SOL and close,
+        // so a restarted daemon finds the BMCs' few session slots free.
+        let background = self.backend_ctx().background;
+        background.close();
+        let _ = tokio::time::timeout(SESSION_CLOSE_GRACE, background.wait()).await;
     }
 
     fn spawn_log_retry(&self, every: Duration) {

@@ -542,16 +542,15 @@ async fn ipmi_console_through_the_daemon_with_conman_pswd() {
             None
         ]
     );
-    let text = std::fs::read(&log).unwrap();
     let want = format!(
         "<ConMan> Console [bmc] connected to <127.0.0.1:{}>.",
         fake.addr.port()
     );
-    assert!(
-        common::find(&text, want.as_bytes()).is_some(),
-        "{}",
-        String::from_utf8_lossy(&text)
-    );
+    // The log writer is another thread: wait for the line rather than race it.
+    common::eventually("the connected line in the log", || {
+        common::find(&std::fs::read(&log).unwrap_or_default(), want.as_bytes()).is_some()
+    })
+    .await;
     srv.stop().await;
 }
 
@@ -612,4 +611,66 @@ async fn new_conman_pswd_on_reload_restarts_affected_ipmi_consoles() {
     // The untouched console kept its client.
     other.expect(b"!").await;
     srv.stop().await;
+}
+
+/// Daemon shutdown (engine stopped, runtime dropped, as `conmand` exits) leaves no
+/// session open on the BMC: BMCs have few session slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_ipmi_sessions_before_the_runtime_goes() {
+    use conmand_core::config::{Config, ConsoleSpec, IpmiOpts, IpmiSpec, LogOpts, ServerOpts};
+    const N: usize = 100;
+    let mut fakes = Vec::new();
+    for _ in 0..N {
+        fakes.push(FakeBmc::start("127.0.0.1:0").await);
+    }
+    let consoles = fakes
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let spec = ConsoleSpec::Ipmi(IpmiSpec {
+                host: "127.0.0.1".into(),
+                port: Some(f.addr.port()),
+                opts: IpmiOpts {
+                    username: Some("admin".into()),
+                    password: Some(b"secret".to_vec()),
+                    ..Default::default()
+                },
+            });
+            common::def(&format!("bmc{i}"), spec, None, LogOpts::default())
+        })
+        .collect();
+    let config = Config {
+        origin: "t".into(),
+        server: ServerOpts::default(),
+        consoles,
+    };
+    let daemon = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let engine = conmand::engine::Engine::start(config, Default::default())
+                .await
+                .unwrap();
+            for h in engine.registry().snapshot().iter() {
+                assert!(tokio::time::timeout(T, h.wait_up()).await.unwrap());
+            }
+            engine.shutdown().await;
+        });
+        drop(rt);
+    });
+    tokio::task::spawn_blocking(move || daemon.join().unwrap())
+        .await
+        .unwrap();
+    let open: usize = fakes
+        .iter()
+        .map(|f| f.shared.bmc.lock().unwrap().session_count())
+        .sum();
+    let active = fakes
+        .iter()
+        .filter(|f| f.shared.bmc.lock().unwrap().sol_active())
+        .count();
+    assert_eq!(
+        (open, active),
+        (0, 0),
+        "sessions / SOL left open on the BMCs"
+    );
 }

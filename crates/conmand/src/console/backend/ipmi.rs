@@ -59,6 +59,9 @@ pub struct IpmiBackend {
     opts: SessionOptions,
     /// Watchdog over the whole set-up.
     connect_timeout: Duration,
+    /// Where the per-session driver task is spawned, so daemon shutdown can wait
+    /// for sessions to deactivate SOL and close (BMCs have few session slots).
+    tasks: Option<tokio_util::task::TaskTracker>,
 }
 
 impl IpmiBackend {
@@ -83,7 +86,13 @@ impl IpmiBackend {
             creds,
             opts,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            tasks: None,
         })
+    }
+
+    /// Spawn session drivers on `tasks` (the daemon waits for it at shutdown).
+    pub fn set_tracker(&mut self, tasks: tokio_util::task::TaskTracker) {
+        self.tasks = Some(tasks);
     }
 
     /// Change the overall set-up watchdog.
@@ -132,7 +141,10 @@ impl IpmiBackend {
             target: describe.clone(),
             dropped_output: 0,
         };
-        tokio::spawn(driver.run());
+        match &self.tasks {
+            Some(t) => drop(t.spawn(driver.run())),
+            None => drop(tokio::spawn(driver.run())),
+        }
         Ok(Connection {
             reader: Box::new(SolReader {
                 rx: out_rx,

@@ -113,6 +113,8 @@ pub struct BackendCtx {
     pub keepalive: bool,
     /// `conman.pswd`: IPMI credentials for consoles whose ipmiopts give no password.
     pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
+    /// Background tasks of backends (IPMI session drivers) that shutdown waits for.
+    pub background: tokio_util::task::TaskTracker,
 }
 
 /// The one place that maps a console kind to its backend.
@@ -132,7 +134,10 @@ pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
         )),
         ConsoleSpec::Ipmi(spec) => {
             match ipmi::IpmiBackend::new(spec, ipmi_credentials(spec, ctx)) {
-                Ok(b) => Box::new(b),
+                Ok(mut b) => {
+                    b.set_tracker(ctx.background.clone());
+                    Box::new(b)
+                }
                 Err(e) => Box::new(Misconfigured {
                     target: format!("<{}>", spec.host),
                     reason: e.to_string(),
