@@ -31,7 +31,7 @@ use conmand_core::config::ConsoleDef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
 use crate::logfile::{LogHandle, LogService};
@@ -223,7 +223,7 @@ pub fn spawn(
         self_tx: tx.downgrade(),
         up: up_tx,
         ctx,
-        cancel,
+        cancelled: Box::pin(cancel.cancelled_owned()),
     };
     tracker.spawn(actor.run());
     ConsoleHandle { def, tx, up }
@@ -258,7 +258,9 @@ struct Actor {
     /// Published connection state (for status queries and tests).
     up: watch::Sender<bool>,
     ctx: Arc<ConsoleCtx>,
-    cancel: CancellationToken,
+    /// Fires when the daemon stops. Kept across events: a fresh `cancelled()` per
+    /// event would register with (and unregister from) the token's `Notify` each time.
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 enum Event {
@@ -289,17 +291,23 @@ impl Actor {
                     self.stop_members(&reason);
                     break;
                 }
-                Event::Command(Some(cmd)) => self.on_command(cmd).await,
-                Event::Opened(res) => self.on_opened(res).await,
+                // Input and device output are the hot paths and stay inline; the
+                // rest is rare and boxed, which keeps this task's future (the
+                // per-console memory floor) small.
+                Event::Command(Some(Command::Input { client_id, data })) => {
+                    self.on_input(client_id, data)
+                }
+                Event::Command(Some(cmd)) => Box::pin(self.on_command(cmd)).await,
+                Event::Opened(res) => Box::pin(self.on_opened(res)).await,
                 Event::RetryDue => {
                     self.retry_armed = false;
                     self.start_open();
                 }
                 Event::Read(Ok(Some(bytes))) => self.on_output(bytes).await,
-                Event::Read(Ok(None)) => self.on_down(None).await,
-                Event::Read(Err(e)) => self.on_down(Some(e)).await,
+                Event::Read(Ok(None)) => Box::pin(self.on_down(None)).await,
+                Event::Read(Err(e)) => Box::pin(self.on_down(Some(e))).await,
                 Event::Wrote(Ok(n)) => self.consume_pending(n),
-                Event::Wrote(Err(e)) => self.on_down(Some(e)).await,
+                Event::Wrote(Err(e)) => Box::pin(self.on_down(Some(e))).await,
             }
         }
         self.live = None;
@@ -316,7 +324,7 @@ impl Actor {
             retry_armed,
             live,
             pending,
-            cancel,
+            cancelled,
             ..
         } = self;
         let (reader, writer) = match live {
@@ -325,7 +333,7 @@ impl Actor {
         };
         let front = pending.front().cloned();
         tokio::select! {
-            _ = cancel.cancelled() => Event::Cancelled,
+            _ = cancelled.as_mut() => Event::Cancelled,
             cmd = rx.recv() => Event::Command(cmd),
             res = async { match opening.as_mut() {
                 Some(f) => f.await,
@@ -451,7 +459,7 @@ impl Actor {
             gone |= !m.sink.deliver(Output::Data(bytes.clone()));
         }
         if gone {
-            self.prune_closed().await;
+            Box::pin(self.prune_closed()).await;
         }
     }
 
@@ -489,24 +497,7 @@ impl Actor {
         match cmd {
             Command::Attach { client, sink, mode } => self.attach(client, sink, mode).await,
             Command::Detach { client_id } => self.detach(client_id).await,
-            Command::Input { client_id, data } => {
-                let Some(m) = self.member(client_id) else {
-                    return;
-                };
-                if !m.writes || self.live.is_none() {
-                    return;
-                }
-                if self.pending_len + data.len() > MAX_PENDING_INPUT {
-                    tracing::warn!(
-                        "Dropped {} bytes of input for [{}]: device not accepting data",
-                        data.len(),
-                        self.name
-                    );
-                    return;
-                }
-                self.pending_len += data.len();
-                self.pending.push_back(data);
-            }
+            Command::Input { client_id, data } => self.on_input(client_id, data),
             Command::Break { client_id } => {
                 if !self.member(client_id).is_some_and(|m| m.writes) {
                     return;
@@ -550,6 +541,26 @@ impl Actor {
             Command::ResetDone => self.reset_pid = None,
             Command::Stop { .. } => {}
         }
+    }
+
+    /// Queue a client's bytes for the device (writers only, while connected).
+    fn on_input(&mut self, client_id: u64, data: Bytes) {
+        let Some(m) = self.member(client_id) else {
+            return;
+        };
+        if !m.writes || self.live.is_none() {
+            return;
+        }
+        if self.pending_len + data.len() > MAX_PENDING_INPUT {
+            tracing::warn!(
+                "Dropped {} bytes of input for [{}]: device not accepting data",
+                data.len(),
+                self.name
+            );
+            return;
+        }
+        self.pending_len += data.len();
+        self.pending.push_back(data);
     }
 
     fn member(&self, id: u64) -> Option<&Member> {
