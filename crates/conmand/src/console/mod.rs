@@ -87,8 +87,11 @@ pub enum Command {
     Input {
         /// Which client.
         client_id: u64,
-        /// The bytes (escapes already decoded).
-        data: Bytes,
+        /// The bytes (escapes already decoded), shared by every console a
+        /// broadcast writes to. An `Arc<[u8]>` (16 bytes) rather than `Bytes` (32)
+        /// keeps `Command` at 32 bytes: every console's command channel allocates
+        /// a block of 32 commands up front.
+        data: Arc<[u8]>,
     },
     /// A serial break (`&B`).
     Break {
@@ -214,7 +217,7 @@ pub fn spawn(
         log: None,
         live: None,
         opening: None,
-        retry: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        retry: None,
         retry_armed: false,
         pending: VecDeque::new(),
         pending_len: 0,
@@ -246,7 +249,9 @@ struct Actor {
     log: Option<LogHandle>,
     live: Option<Live>,
     opening: Option<BoxFuture<'static, Result<Connection, OpenError>>>,
-    retry: Pin<Box<Sleep>>,
+    /// The reconnect timer, allocated the first time it is needed: a console that
+    /// connects at once never holds one.
+    retry: Option<Pin<Box<Sleep>>>,
     retry_armed: bool,
     /// The next reconnect delay.
     delay: Duration,
@@ -275,11 +280,13 @@ enum Event {
 impl Actor {
     async fn run(mut self) {
         if let Some(path) = (self.ctx.log_path)(&self.def) {
-            let log = self
-                .ctx
-                .logs
-                .open(self.name.clone(), path, self.def.logopts)
-                .await;
+            // Boxed, like every once-per-life step: see the comment in the loop.
+            let log = Box::pin(
+                self.ctx
+                    .logs
+                    .open(self.name.clone(), path, self.def.logopts),
+            )
+            .await;
             self.log = Some(log);
         }
         self.start_open();
@@ -312,7 +319,7 @@ impl Actor {
         }
         self.live = None;
         if let Some(log) = self.log.take() {
-            log.close().await;
+            Box::pin(log.close()).await;
         }
     }
 
@@ -342,7 +349,10 @@ impl Actor {
                 *opening = None;
                 Event::Opened(res)
             }
-            _ = retry.as_mut(), if *retry_armed => Event::RetryDue,
+            _ = async { match retry.as_mut() {
+                Some(r) => r.as_mut().await,
+                None => std::future::pending().await,
+            } }, if *retry_armed => Event::RetryDue,
             res = async move { match reader {
                 Some(r) => poll_fn(|cx| read_chunk(cx, r)).await,
                 None => std::future::pending().await,
@@ -363,9 +373,11 @@ impl Actor {
     }
 
     fn schedule_retry(&mut self, after: Duration) {
-        self.retry
-            .as_mut()
-            .reset(tokio::time::Instant::now() + after);
+        let at = tokio::time::Instant::now() + after;
+        match self.retry.as_mut() {
+            Some(r) => r.as_mut().reset(at),
+            None => self.retry = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
         self.retry_armed = true;
     }
 
@@ -544,7 +556,7 @@ impl Actor {
     }
 
     /// Queue a client's bytes for the device (writers only, while connected).
-    fn on_input(&mut self, client_id: u64, data: Bytes) {
+    fn on_input(&mut self, client_id: u64, data: Arc<[u8]>) {
         let Some(m) = self.member(client_id) else {
             return;
         };
@@ -560,7 +572,7 @@ impl Actor {
             return;
         }
         self.pending_len += data.len();
-        self.pending.push_back(data);
+        self.pending.push_back(Bytes::from_owner(data));
     }
 
     fn member(&self, id: u64) -> Option<&Member> {
