@@ -135,8 +135,16 @@ impl LogHandle {
     }
 
     /// Console output (processed per the console's logopts).
+    ///
+    /// Waits while the queue is full (logs are lossless). The common case, room in
+    /// the queue, is a `try_send`; only a full queue takes the (boxed) waiting path.
+    /// Console actors await this for every chunk they read, so its future is part
+    /// of every console's task: inline, `Sender::send`'s would add ~200 bytes.
     pub async fn data(&self, bytes: Bytes) {
-        self.send(LogMsg::Data { id: self.id, bytes }).await;
+        match self.tx.try_send(LogMsg::Data { id: self.id, bytes }) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) => Box::pin(self.send(msg)).await,
+        }
     }
 
     /// An info message, written raw; resets the line state.
