@@ -27,13 +27,24 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::timefmt;
 
-/// How many messages one writer thread may have queued before senders wait.
-const QUEUE_DEPTH: usize = 1024;
+/// How many messages one writer thread may have queued before senders wait. A data
+/// message holds at most one 64 KiB read, so this bounds a flood's queued bytes to
+/// 16 MiB per writer thread (1024 allowed 64 MiB, and the daemon reached 320 MB RSS
+/// with ten flooding consoles).
+const QUEUE_DEPTH: usize = 256;
 /// The most messages a writer handles before it flushes its buffers.
 const BATCH: usize = 512;
 /// How much a file may keep unwritten after write errors (disk full) before the
 /// oldest bytes are dropped and counted.
 const MAX_PENDING: usize = 1 << 20;
+/// A file whose unwritten bytes reach this is written at once, mid-batch: a console
+/// flooding 64 KiB chunks would otherwise gather a whole batch (up to 32 MiB) in
+/// memory first.
+const FLUSH_AT: usize = 256 * 1024;
+/// A file's buffer keeps its allocation between batches only up to this size; a
+/// burst's larger buffer is freed once written, so it is not held for the life of
+/// the console.
+const KEEP_CAPACITY: usize = 4 * 1024;
 /// ConMan's `LOG_REPLAY_LEN`.
 pub const REPLAY_LEN: u64 = 4096;
 
@@ -247,6 +258,9 @@ impl Worker {
                     } else {
                         f.pending.extend_from_slice(&bytes);
                     }
+                    if f.pending.len() >= FLUSH_AT {
+                        f.flush();
+                    }
                     dirty.push(id);
                 }
             }
@@ -343,7 +357,11 @@ impl LogFile {
         }
         match file.write_all(&self.pending) {
             Ok(()) => {
-                self.pending.clear();
+                if self.pending.capacity() > KEEP_CAPACITY {
+                    self.pending = Vec::new();
+                } else {
+                    self.pending.clear();
+                }
                 self.write_failed = false;
             }
             Err(e) => {
