@@ -22,14 +22,14 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conmand_core::config::ConsoleDef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
@@ -156,7 +156,37 @@ pub struct ConsoleHandle {
     /// The console's configuration.
     pub def: Arc<ConsoleDef>,
     tx: mpsc::Sender<Command>,
-    up: watch::Receiver<bool>,
+    up: Arc<UpState>,
+}
+
+/// A console's published connection state. Lighter than a `watch` channel, whose
+/// shared part (eight `Notify`s) costs ~340 bytes per console.
+#[derive(Default)]
+struct UpState {
+    /// Connected to the device now.
+    up: AtomicBool,
+    /// The actor has ended (its [`UpPublisher`] was dropped).
+    ended: AtomicBool,
+    /// Signalled on every change of either flag.
+    changed: Notify,
+}
+
+/// The actor's side of [`UpState`]; dropping it (the actor ends or its task is
+/// dropped) marks the state ended and wakes every waiter.
+struct UpPublisher(Arc<UpState>);
+
+impl UpPublisher {
+    fn set(&self, up: bool) {
+        self.0.up.store(up, Ordering::Release);
+        self.0.changed.notify_waiters();
+    }
+}
+
+impl Drop for UpPublisher {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+        self.0.changed.notify_waiters();
+    }
 }
 
 impl ConsoleHandle {
@@ -186,13 +216,25 @@ impl ConsoleHandle {
 
     /// Whether the console is connected to its device right now.
     pub fn is_up(&self) -> bool {
-        *self.up.borrow()
+        self.up.up.load(Ordering::Acquire)
     }
 
     /// Wait until the console is connected (or the actor ends: false).
     pub async fn wait_up(&self) -> bool {
-        let mut rx = self.up.clone();
-        rx.wait_for(|up| *up).await.is_ok()
+        loop {
+            // Register before checking, so a change between the check and the
+            // wait is not missed.
+            let changed = self.up.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.up.up.load(Ordering::Acquire) {
+                return true;
+            }
+            if self.up.ended.load(Ordering::Acquire) {
+                return false;
+            }
+            changed.await;
+        }
     }
 }
 
@@ -206,7 +248,7 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> ConsoleHandle {
     let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
-    let (up_tx, up) = watch::channel(false);
+    let up = Arc::new(UpState::default());
     let backend: Arc<dyn Backend> = Arc::from(backend);
     let actor = Actor {
         delay: backend.backoff().min,
@@ -224,7 +266,7 @@ pub fn spawn(
         reset_pid: None,
         rx,
         self_tx: tx.downgrade(),
-        up: up_tx,
+        up: UpPublisher(up.clone()),
         ctx,
         cancelled: Box::pin(cancel.cancelled_owned()),
     };
@@ -261,7 +303,7 @@ struct Actor {
     rx: mpsc::Receiver<Command>,
     self_tx: mpsc::WeakSender<Command>,
     /// Published connection state (for status queries and tests).
-    up: watch::Sender<bool>,
+    up: UpPublisher,
     ctx: Arc<ConsoleCtx>,
     /// Fires when the daemon stops. Kept across events: a fresh `cancelled()` per
     /// event would register with (and unregister from) the token's `Notify` each time.
@@ -404,7 +446,7 @@ impl Actor {
                 };
                 let target = live.target.clone();
                 self.live = Some(live);
-                self.up.send_replace(true);
+                self.up.set(true);
                 if let Some(t) = target {
                     let text = format!("Console [{}] connected to {t}", self.name);
                     tracing::info!("{text}");
@@ -430,7 +472,7 @@ impl Actor {
 
     async fn on_down(&mut self, err: Option<io::Error>) {
         let Some(live) = self.live.take() else { return };
-        self.up.send_replace(false);
+        self.up.set(false);
         if let Some(e) = err {
             tracing::info!(
                 "Unable to read from [{}]: {}",
