@@ -178,7 +178,7 @@ run_case() {
   case "$wl" in
     storm)
       local out; out=$("$LOADGEN" storm --port "$port" --n "$n" 2>&1)
-      extra=$(echo "$out" | sed -n 's/^storm n=[0-9]* //p' | sed 's/ first_error=.*//')
+      extra=$(echo "$out" | sed -n 's/^storm n=[0-9]* //p' | sed -E 's/ top_error="?([^"]*)"?$/ top_error=\1/' | sed -E ':a; s/(top_error=[^ ]*) /\1_/; ta')
       [ -n "$extra" ] || extra="storm_failed=$(echo "$out" | tail -1 | tr ' \t' '__' | cut -c1-100)"
       ;;
     echo)
@@ -250,7 +250,7 @@ table() {
     fi
     local rss1; rss1=$(get "$r" rss1)
     local per; per=$(awk -v r="$rss1" -v n="$n" 'BEGIN{printf "%.1f", r/n}')
-    local extra; extra=$(get "$r" p50_ms); [ -n "$extra" ] && extra="attach all=$(get "$r" all_ms) ms p50=$extra ms p99=$(get "$r" p99_ms) ms ($(get "$r" attached) ok, $(get "$r" failed) failed)"
+    local extra; extra=$(get "$r" p50_ms); [ -n "$extra" ] && extra="attach all=$(get "$r" all_ms) ms p50=$extra ms p99=$(get "$r" p99_ms) ms ($(get "$r" attached) ok, $(get "$r" failed) failed$(f=$(get "$r" top_error); [ -n "$f" ] && echo ": ${f//_/ }"))"
     [ -n "$(get "$r" p50_us)" ] && extra="echo p50=$(get "$r" p50_us) µs p99=$(get "$r" p99_us) µs max=$(get "$r" max_us) µs"
     [ -n "$(get "$r" storm_failed)" ] && extra="storm failed: $(get "$r" storm_failed)"
     [ -n "$(get "$r" echo_failed)" ] && extra="echo failed: $(get "$r" echo_failed)"

@@ -478,7 +478,7 @@ async fn storm(port: u16, n: usize, prefix: &str, timeout: Duration) -> anyhow::
     let mut ms = Vec::with_capacity(n);
     let mut streams = Vec::with_capacity(n);
     let mut errors = 0;
-    let mut first_err = String::new();
+    let mut kinds: std::collections::HashMap<String, usize> = Default::default();
     for t in tasks {
         match t.await {
             Ok(Ok((m, s))) => {
@@ -487,24 +487,28 @@ async fn storm(port: u16, n: usize, prefix: &str, timeout: Duration) -> anyhow::
             }
             Ok(Err(e)) => {
                 errors += 1;
-                if first_err.is_empty() {
-                    first_err = e;
-                }
+                *kinds.entry(e).or_default() += 1;
             }
             Err(e) => {
                 errors += 1;
-                first_err = e.to_string();
+                *kinds.entry(e.to_string()).or_default() += 1;
             }
         }
     }
     ms.sort_by(f64::total_cmp);
+    // The most common failure, with its count.
+    let top = kinds
+        .iter()
+        .max_by_key(|(_, k)| **k)
+        .map(|(e, k)| format!("{e} ({k}x)"))
+        .unwrap_or_default();
     println!(
-        "storm n={n} attached={} failed={errors} all_ms={:.1} p50_ms={:.1} p99_ms={:.1} first_error={:?}",
+        "storm n={n} attached={} failed={errors} all_ms={:.1} p50_ms={:.1} p99_ms={:.1} top_error={:?}",
         ms.len(),
         ms.last().copied().unwrap_or(f64::NAN),
         pct(&ms, 0.5),
         pct(&ms, 0.99),
-        first_err
+        top
     );
     drop(streams);
     Ok(())
