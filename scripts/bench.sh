@@ -24,7 +24,8 @@
 #   --telnet-n N       (default 1000)     --storm-n N  (default 1000)   --echo-n N (default 1000)
 #   --label NAME       docs/benchmarks.md section to replace (default: results)
 #   --no-docs          do not touch docs/benchmarks.md or the plot
-#   --keep             keep the work directory (logs, configs, daemon output)
+#   --keep             keep the work directory (logs, configs, daemon output;
+#                      the flood logs alone are several GB)
 #   --smoke            seconds-long self-check for CI: N=20, window 2 s, ours only,
 #                      debug build, no docs; fails if any check fails
 # Env: STOCK=/usr/sbin/conmand  CONMAN=/usr/bin/conman (for the -q timing; optional)
