@@ -7,7 +7,8 @@
 //! control) holds the data. Nothing is silently overwritten, unlike ConMan's 16 KiB
 //! ring. Each writer thread batches: it drains what is queued, runs the log-line
 //! processor (timestamps, sanitize) into one buffer per file, then issues one
-//! `write(2)` per dirty file.
+//! `write(2)` per dirty file; when that emptied its queue it sleeps `LINGER`
+//! (20 ms) so the next batch gathers many consoles' output.
 //!
 //! The per-console cost is one map entry in one thread (file, line state, options);
 //! no buffer is kept per console between batches. `&L` replay reads the file's tail
@@ -28,8 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::timefmt;
 
-/// How many messages one writer thread may have queued before senders wait.
-const QUEUE_DEPTH: usize = 1024;
+/// How many messages one writer thread may have queued before senders wait. A data
+/// message holds at most one 64 KiB read, so this bounds a flood's queued bytes to
+/// 16 MiB per writer thread (1024 allowed 64 MiB, and the daemon reached 320 MB RSS
+/// with ten flooding consoles).
+const QUEUE_DEPTH: usize = 256;
 /// The most messages a writer handles before it flushes its buffers.
 const BATCH: usize = 512;
 /// How much a file may keep unwritten after write errors (disk full) before the
@@ -38,6 +42,22 @@ const MAX_PENDING: usize = 1 << 20;
 /// How often a log file that could not be opened is tried again by default (its
 /// output is kept, up to 1 MiB, until then).
 pub const REOPEN_RETRY: Duration = Duration::from_secs(10);
+/// A file whose unwritten bytes reach this is written at once, mid-batch: a console
+/// flooding 64 KiB chunks would otherwise gather a whole batch (up to 32 MiB) in
+/// memory first.
+const FLUSH_AT: usize = 256 * 1024;
+/// A file's buffer keeps its allocation between batches only up to this size; a
+/// burst's larger buffer is freed once written, so it is not held for the life of
+/// the console.
+const KEEP_CAPACITY: usize = 4 * 1024;
+/// After a batch that emptied its queue, a writer sleeps this long before it looks
+/// again, so output from many consoles gathers into one batch: one wake-up per
+/// linger instead of one per chunk read. A parked writer costs its senders a futex
+/// wake and itself two context switches per message; at a thousand consoles writing
+/// a line a second that was half the daemon's CPU time. Data reaches its file at
+/// most this much later (its timestamp is taken when the batch starts); `&L` replay
+/// and shutdown still see everything queued before them.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 /// ConMan's `LOG_REPLAY_LEN`.
 pub const REPLAY_LEN: u64 = 4096;
 
@@ -152,8 +172,16 @@ impl LogHandle {
     }
 
     /// Console output (processed per the console's logopts).
+    ///
+    /// Waits while the queue is full (logs are lossless). The common case, room in
+    /// the queue, is a `try_send`; only a full queue takes the (boxed) waiting path.
+    /// Console actors await this for every chunk they read, so its future is part
+    /// of every console's task: inline, `Sender::send`'s would add ~200 bytes.
     pub async fn data(&self, bytes: Bytes) {
-        self.send(LogMsg::Data { id: self.id, bytes }).await;
+        match self.tx.try_send(LogMsg::Data { id: self.id, bytes }) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(msg)) => Box::pin(self.send(msg)).await,
+        }
     }
 
     /// An info message, written raw; resets the line state.
@@ -211,16 +239,21 @@ impl Worker {
         while let Some(first) = rx.blocking_recv() {
             let stamp: conmand_core::logline::Timestamp = timefmt::line_stamp_now();
             self.handle(first, &stamp, &mut dirty);
-            for _ in 1..BATCH {
+            let mut handled = 1;
+            while handled < BATCH {
                 match rx.try_recv() {
                     Ok(msg) => self.handle(msg, &stamp, &mut dirty),
                     Err(_) => break,
                 }
+                handled += 1;
             }
             for id in dirty.drain(..) {
                 if let Some(f) = self.files.get_mut(&id) {
                     f.flush();
                 }
+            }
+            if handled < BATCH {
+                std::thread::sleep(LINGER);
             }
         }
         for f in self.files.values_mut() {
@@ -259,6 +292,9 @@ impl Worker {
                         f.line.process(&bytes, stamp, &mut f.pending);
                     } else {
                         f.pending.extend_from_slice(&bytes);
+                    }
+                    if f.pending.len() >= FLUSH_AT {
+                        f.flush();
                     }
                     dirty.push(id);
                 }
@@ -367,7 +403,11 @@ impl LogFile {
         }
         match file.write_all(&self.pending) {
             Ok(()) => {
-                self.pending.clear();
+                if self.pending.capacity() > KEEP_CAPACITY {
+                    self.pending = Vec::new();
+                } else {
+                    self.pending.clear();
+                }
                 self.write_failed = false;
             }
             Err(e) => {

@@ -47,7 +47,7 @@ pub struct Session {
 }
 
 enum Action {
-    Data(Bytes),
+    Data(Arc<[u8]>),
     Escape(EscapeCommand),
     Invalid(u8),
 }
@@ -164,7 +164,7 @@ impl Session {
     async fn on_input(&mut self, decoder: &mut EscapeDecoder, data: &[u8]) -> Option<BytesMut> {
         let mut actions = Vec::new();
         decoder.feed(data, &mut |ev| match ev {
-            Event::Data(d) => actions.push(Action::Data(Bytes::copy_from_slice(d))),
+            Event::Data(d) => actions.push(Action::Data(Arc::from(d))),
             Event::Command(c) => actions.push(Action::Escape(c)),
             Event::Invalid(c) => actions.push(Action::Invalid(c)),
         });
@@ -204,7 +204,7 @@ impl Session {
             EscapeCommand::Del => {
                 self.to_written(|id| Command::Input {
                     client_id: id,
-                    data: Bytes::from_static(b"\x7f"),
+                    data: Arc::from(&b"\x7f"[..]),
                 })
                 .await
             }

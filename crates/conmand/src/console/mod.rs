@@ -22,7 +22,7 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -30,9 +30,9 @@ use bytes::Bytes;
 use conmand_core::config::ConsoleDef;
 use conmand_core::notice::{self, Notice};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Sleep;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
 use crate::logfile::{LogHandle, LogService};
@@ -88,8 +88,11 @@ pub enum Command {
     Input {
         /// Which client.
         client_id: u64,
-        /// The bytes (escapes already decoded).
-        data: Bytes,
+        /// The bytes (escapes already decoded), shared by every console a
+        /// broadcast writes to. An `Arc<[u8]>` (16 bytes) rather than `Bytes` (32)
+        /// keeps `Command` at 32 bytes: every console's command channel allocates
+        /// a block of 32 commands up front.
+        data: Arc<[u8]>,
     },
     /// A serial break (`&B`).
     Break {
@@ -154,7 +157,37 @@ pub struct ConsoleHandle {
     /// The console's configuration.
     pub def: Arc<ConsoleDef>,
     tx: mpsc::Sender<Command>,
-    up: watch::Receiver<bool>,
+    up: Arc<UpState>,
+}
+
+/// A console's published connection state. Lighter than a `watch` channel, whose
+/// shared part (eight `Notify`s) costs ~340 bytes per console.
+#[derive(Default)]
+struct UpState {
+    /// Connected to the device now.
+    up: AtomicBool,
+    /// The actor has ended (its [`UpPublisher`] was dropped).
+    ended: AtomicBool,
+    /// Signalled on every change of either flag.
+    changed: Notify,
+}
+
+/// The actor's side of [`UpState`]; dropping it (the actor ends or its task is
+/// dropped) marks the state ended and wakes every waiter.
+struct UpPublisher(Arc<UpState>);
+
+impl UpPublisher {
+    fn set(&self, up: bool) {
+        self.0.up.store(up, Ordering::Release);
+        self.0.changed.notify_waiters();
+    }
+}
+
+impl Drop for UpPublisher {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+        self.0.changed.notify_waiters();
+    }
 }
 
 impl ConsoleHandle {
@@ -184,13 +217,25 @@ impl ConsoleHandle {
 
     /// Whether the console is connected to its device right now.
     pub fn is_up(&self) -> bool {
-        *self.up.borrow()
+        self.up.up.load(Ordering::Acquire)
     }
 
     /// Wait until the console is connected (or the actor ends: false).
     pub async fn wait_up(&self) -> bool {
-        let mut rx = self.up.clone();
-        rx.wait_for(|up| *up).await.is_ok()
+        loop {
+            // Register before checking, so a change between the check and the
+            // wait is not missed.
+            let changed = self.up.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.up.up.load(Ordering::Acquire) {
+                return true;
+            }
+            if self.up.ended.load(Ordering::Acquire) {
+                return false;
+            }
+            changed.await;
+        }
     }
 }
 
@@ -204,7 +249,7 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> ConsoleHandle {
     let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
-    let (up_tx, up) = watch::channel(false);
+    let up = Arc::new(UpState::default());
     let backend: Arc<dyn Backend> = Arc::from(backend);
     let actor = Actor {
         delay: backend.backoff().min,
@@ -215,16 +260,16 @@ pub fn spawn(
         log: None,
         live: None,
         opening: None,
-        retry: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        retry: None,
         retry_armed: false,
         pending: VecDeque::new(),
         pending_len: 0,
         reset_pid: None,
         rx,
         self_tx: tx.downgrade(),
-        up: up_tx,
+        up: UpPublisher(up.clone()),
         ctx,
-        cancel,
+        cancelled: Box::pin(cancel.cancelled_owned()),
     };
     tracker.spawn(actor.run());
     ConsoleHandle { def, tx, up }
@@ -247,7 +292,9 @@ struct Actor {
     log: Option<LogHandle>,
     live: Option<Live>,
     opening: Option<BoxFuture<'static, Result<Connection, OpenError>>>,
-    retry: Pin<Box<Sleep>>,
+    /// The reconnect timer, allocated the first time it is needed: a console that
+    /// connects at once never holds one.
+    retry: Option<Pin<Box<Sleep>>>,
     retry_armed: bool,
     /// The next reconnect delay.
     delay: Duration,
@@ -257,9 +304,11 @@ struct Actor {
     rx: mpsc::Receiver<Command>,
     self_tx: mpsc::WeakSender<Command>,
     /// Published connection state (for status queries and tests).
-    up: watch::Sender<bool>,
+    up: UpPublisher,
     ctx: Arc<ConsoleCtx>,
-    cancel: CancellationToken,
+    /// Fires when the daemon stops. Kept across events: a fresh `cancelled()` per
+    /// event would register with (and unregister from) the token's `Notify` each time.
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 enum Event {
@@ -274,11 +323,13 @@ enum Event {
 impl Actor {
     async fn run(mut self) {
         if let Some(path) = (self.ctx.log_path)(&self.def) {
-            let log = self
-                .ctx
-                .logs
-                .open(self.name.clone(), path, self.def.logopts)
-                .await;
+            // Boxed, like every once-per-life step: see the comment in the loop.
+            let log = Box::pin(
+                self.ctx
+                    .logs
+                    .open(self.name.clone(), path, self.def.logopts),
+            )
+            .await;
             self.log = Some(log);
         }
         self.start_open();
@@ -290,22 +341,28 @@ impl Actor {
                     self.stop_members(&reason);
                     break;
                 }
-                Event::Command(Some(cmd)) => self.on_command(cmd).await,
-                Event::Opened(res) => self.on_opened(res).await,
+                // Input and device output are the hot paths and stay inline; the
+                // rest is rare and boxed, which keeps this task's future (the
+                // per-console memory floor) small.
+                Event::Command(Some(Command::Input { client_id, data })) => {
+                    self.on_input(client_id, data)
+                }
+                Event::Command(Some(cmd)) => Box::pin(self.on_command(cmd)).await,
+                Event::Opened(res) => Box::pin(self.on_opened(res)).await,
                 Event::RetryDue => {
                     self.retry_armed = false;
                     self.start_open();
                 }
                 Event::Read(Ok(Some(bytes))) => self.on_output(bytes).await,
-                Event::Read(Ok(None)) => self.on_down(None).await,
-                Event::Read(Err(e)) => self.on_down(Some(e)).await,
+                Event::Read(Ok(None)) => Box::pin(self.on_down(None)).await,
+                Event::Read(Err(e)) => Box::pin(self.on_down(Some(e))).await,
                 Event::Wrote(Ok(n)) => self.consume_pending(n),
-                Event::Wrote(Err(e)) => self.on_down(Some(e)).await,
+                Event::Wrote(Err(e)) => Box::pin(self.on_down(Some(e))).await,
             }
         }
         self.live = None;
         if let Some(log) = self.log.take() {
-            log.close().await;
+            Box::pin(log.close()).await;
         }
     }
 
@@ -317,7 +374,7 @@ impl Actor {
             retry_armed,
             live,
             pending,
-            cancel,
+            cancelled,
             ..
         } = self;
         let (reader, writer) = match live {
@@ -326,7 +383,7 @@ impl Actor {
         };
         let front = pending.front().cloned();
         tokio::select! {
-            _ = cancel.cancelled() => Event::Cancelled,
+            _ = cancelled.as_mut() => Event::Cancelled,
             cmd = rx.recv() => Event::Command(cmd),
             res = async { match opening.as_mut() {
                 Some(f) => f.await,
@@ -335,7 +392,10 @@ impl Actor {
                 *opening = None;
                 Event::Opened(res)
             }
-            _ = retry.as_mut(), if *retry_armed => Event::RetryDue,
+            _ = async { match retry.as_mut() {
+                Some(r) => r.as_mut().await,
+                None => std::future::pending().await,
+            } }, if *retry_armed => Event::RetryDue,
             res = async move { match reader {
                 Some(r) => poll_fn(|cx| read_chunk(cx, r)).await,
                 None => std::future::pending().await,
@@ -356,9 +416,11 @@ impl Actor {
     }
 
     fn schedule_retry(&mut self, after: Duration) {
-        self.retry
-            .as_mut()
-            .reset(tokio::time::Instant::now() + after);
+        let at = tokio::time::Instant::now() + after;
+        match self.retry.as_mut() {
+            Some(r) => r.as_mut().reset(at),
+            None => self.retry = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
         self.retry_armed = true;
     }
 
@@ -385,7 +447,7 @@ impl Actor {
                 };
                 let target = live.target.clone();
                 self.live = Some(live);
-                self.up.send_replace(true);
+                self.up.set(true);
                 if let Some(t) = target {
                     let n = Notice::info(format!("Console [{}] connected to {t}", self.name));
                     self.announce(n).await;
@@ -410,7 +472,7 @@ impl Actor {
 
     async fn on_down(&mut self, err: Option<io::Error>) {
         let Some(live) = self.live.take() else { return };
-        self.up.send_replace(false);
+        self.up.set(false);
         if let Some(e) = err {
             tracing::info!(
                 "Unable to read from [{}]: {}",
@@ -447,7 +509,7 @@ impl Actor {
             gone |= !m.sink.deliver(Output::Data(bytes.clone()));
         }
         if gone {
-            self.prune_closed().await;
+            Box::pin(self.prune_closed()).await;
         }
     }
 
@@ -485,24 +547,7 @@ impl Actor {
         match cmd {
             Command::Attach { client, sink, mode } => self.attach(client, sink, mode).await,
             Command::Detach { client_id } => self.detach(client_id).await,
-            Command::Input { client_id, data } => {
-                let Some(m) = self.member(client_id) else {
-                    return;
-                };
-                if !m.writes || self.live.is_none() {
-                    return;
-                }
-                if self.pending_len + data.len() > MAX_PENDING_INPUT {
-                    tracing::warn!(
-                        "Dropped {} bytes of input for [{}]: device not accepting data",
-                        data.len(),
-                        self.name
-                    );
-                    return;
-                }
-                self.pending_len += data.len();
-                self.pending.push_back(data);
-            }
+            Command::Input { client_id, data } => self.on_input(client_id, data),
             Command::Break { client_id } => {
                 if !self.member(client_id).is_some_and(|m| m.writes) {
                     return;
@@ -546,6 +591,26 @@ impl Actor {
             Command::ResetDone => self.reset_pid = None,
             Command::Stop { .. } => {}
         }
+    }
+
+    /// Queue a client's bytes for the device (writers only, while connected).
+    fn on_input(&mut self, client_id: u64, data: Arc<[u8]>) {
+        let Some(m) = self.member(client_id) else {
+            return;
+        };
+        if !m.writes || self.live.is_none() {
+            return;
+        }
+        if self.pending_len + data.len() > MAX_PENDING_INPUT {
+            tracing::warn!(
+                "Dropped {} bytes of input for [{}]: device not accepting data",
+                data.len(),
+                self.name
+            );
+            return;
+        }
+        self.pending_len += data.len();
+        self.pending.push_back(Bytes::from_owner(data));
     }
 
     fn member(&self, id: u64) -> Option<&Member> {
