@@ -112,7 +112,7 @@ where
     let greeting = match Greeting::parse(&line) {
         Ok(g) => g,
         Err(e) => {
-            tracing::info!(
+            crate::notice!(
                 "Client <unknown@{host}:{}> request failed: {e}",
                 peer.port()
             );
@@ -133,7 +133,7 @@ where
     let req = match Request::parse(&line) {
         Ok(r) => r,
         Err(e) => {
-            tracing::info!("Client <{label}> request failed: {e}");
+            crate::notice!("Client <{label}> request failed: {e}");
             send(stream, &e.to_response()).await?;
             return Ok(None);
         }
@@ -155,7 +155,7 @@ where
                 return Ok(Some((client, req)));
             }
             Err(e) => {
-                tracing::info!("Client <{label}> request failed: {e}");
+                crate::notice!("Client <{label}> request failed: {e}");
                 send(stream, &e.to_response()).await?;
                 return Ok(None);
             }
@@ -185,7 +185,7 @@ where
     let list = match list {
         Ok(l) => l,
         Err(e) => {
-            tracing::info!("Client <{label}> request failed: {e}");
+            crate::notice!("Client <{label}> request failed: {e}");
             send(stream, &e.to_response()).await.ok();
             return None;
         }
@@ -193,7 +193,7 @@ where
     let single = req.command == ReqCommand::Monitor || !req.broadcast;
     if single && list.len() > 1 {
         let e = RequestError::TooManyConsoles(list.len());
-        tracing::info!("Client <{label}> request failed: {e}");
+        crate::notice!("Client <{label}> request failed: {e}");
         let mut out = BytesMut::new();
         e.to_response().encode(&mut out);
         encode_match_list(list.iter().map(|c| c.name()), &mut out);
@@ -210,14 +210,16 @@ where
     if kind != SessionKind::Monitor && !req.force && !req.join {
         let mut busy = Vec::new();
         for c in &list {
-            let writers = c.writers().await;
+            let writers = tokio::time::timeout(HANDSHAKE_TIMEOUT, c.writers())
+                .await
+                .unwrap_or_default();
             if !writers.is_empty() {
                 busy.push((c.name().to_string(), writers));
             }
         }
         if !busy.is_empty() {
             let e = RequestError::BusyConsoles(busy.len());
-            tracing::info!("Client <{label}> request failed: {e}");
+            crate::notice!("Client <{label}> request failed: {e}");
             let mut out = BytesMut::new();
             e.to_response().encode(&mut out);
             for (name, writers) in &busy {
@@ -280,10 +282,24 @@ async fn read_line<S: AsyncRead + Unpin>(
 
 /// Reverse lookups of client addresses (ConMan shows `localhost` for 127.0.0.1),
 /// cached so a thousand clients from one host cost one lookup.
-#[derive(Default)]
 pub struct Resolver {
     cache: std::sync::Mutex<std::collections::HashMap<IpAddr, String>>,
+    /// At most this many lookups run at once (each holds a blocking-pool thread);
+    /// past that, a new address is shown as the address itself.
+    lookups: tokio::sync::Semaphore,
 }
+
+impl Default for Resolver {
+    fn default() -> Self {
+        Resolver {
+            cache: Default::default(),
+            lookups: tokio::sync::Semaphore::new(MAX_LOOKUPS),
+        }
+    }
+}
+
+/// Concurrent reverse lookups of client addresses.
+const MAX_LOOKUPS: usize = 16;
 
 impl Resolver {
     /// The short host name (up to the first `.`) of `ip`, or the address itself.
@@ -291,6 +307,9 @@ impl Resolver {
         if let Some(n) = self.cache.lock().ok().and_then(|c| c.get(&ip).cloned()) {
             return n;
         }
+        let Ok(_permit) = self.lookups.try_acquire() else {
+            return ip.to_string();
+        };
         let looked = tokio::time::timeout(
             Duration::from_secs(2),
             tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip).ok()),

@@ -644,7 +644,13 @@ impl SyslogSink {
                 self.conn = connect_syslog(&self.target.socket);
             }
             let sent = match self.conn.as_mut() {
-                Some(SyslogConn::Datagram(s)) => s.send(line.as_bytes()).is_ok(),
+                // The socket is non-blocking: a stalled syslogd costs this message,
+                // never a runtime thread of the daemon.
+                Some(SyslogConn::Datagram(s)) => match s.send(line.as_bytes()) {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(_) => false,
+                },
                 Some(SyslogConn::Stream(s)) => {
                     s.write_all(line.as_bytes()).is_ok() && s.write_all(b"\0").is_ok()
                 }
@@ -662,9 +668,14 @@ impl SyslogSink {
 fn connect_syslog(path: &Path) -> Option<SyslogConn> {
     let dgram = UnixDatagram::unbound().ok()?;
     match dgram.connect(path) {
-        Ok(()) => Some(SyslogConn::Datagram(dgram)),
+        Ok(()) => {
+            dgram.set_nonblocking(true).ok()?;
+            Some(SyslogConn::Datagram(dgram))
+        }
         Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
-            UnixStream::connect(path).ok().map(SyslogConn::Stream)
+            let s = UnixStream::connect(path).ok()?;
+            s.set_nonblocking(true).ok()?;
+            Some(SyslogConn::Stream(s))
         }
         Err(_) => None,
     }

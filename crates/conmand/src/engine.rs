@@ -217,13 +217,27 @@ impl Engine {
                     continue;
                 }
                 ConsoleChange::ServerChanged => {
-                    summary.push("server options changed (port, loopback and logfile take effect at restart)".into());
+                    summary.push("server options changed (port, loopback, logfile, syslog and keepalive take effect at restart)".into());
                     continue;
                 }
             };
             restart.insert(name.as_str());
             if let Some(h) = running.get(name) {
                 h.send(Command::Stop { reason }).await;
+            }
+        }
+        // A restarted console must not open its device or log while the old actor
+        // still holds them: closing the old fd would drop the new POSIX lock and
+        // restore the old termios under the new console.
+        for name in &restart {
+            let Some(h) = running.get(*name) else {
+                continue;
+            };
+            if tokio::time::timeout(Duration::from_secs(5), h.stopped())
+                .await
+                .is_err()
+            {
+                tracing::warn!("Console [{name}] did not stop within 5s; restarting it anyway");
             }
         }
         let next = new
@@ -258,6 +272,9 @@ impl Engine {
         self.cancel.cancel();
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+        // Every console has queued its last output and closed its log; make sure the
+        // writer threads have put it all on disk before the process exits.
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.ctx.logs.sync()).await;
         // Consoles are gone; give IPMI sessions a moment to deactivate SOL and close,
         // so a restarted daemon finds the BMCs' few session slots free.
         let background = self.backend_ctx().background;

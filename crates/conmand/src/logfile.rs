@@ -92,6 +92,12 @@ enum LogMsg {
     },
     Close {
         id: u64,
+        /// Told once the file is flushed and closed (and its lock released).
+        done: oneshot::Sender<()>,
+    },
+    /// Flush every file, then reply (shutdown).
+    Sync {
+        reply: oneshot::Sender<()>,
     },
     /// Periodic: retry logs that could not be opened.
     Tick,
@@ -127,6 +133,21 @@ impl LogService {
             workers: Arc::new(workers),
             next_id: Arc::new(AtomicU64::new(1)),
         })
+    }
+
+    /// Wait until every writer has written everything queued before this call
+    /// (shutdown: no log byte is left in memory when the daemon exits).
+    pub async fn sync(&self) {
+        let mut waits = Vec::new();
+        for w in self.workers.iter() {
+            let (reply, rx) = oneshot::channel();
+            if w.send(LogMsg::Sync { reply }).await.is_ok() {
+                waits.push(rx);
+            }
+        }
+        for rx in waits {
+            let _ = rx.await;
+        }
     }
 
     /// Open a log for `console`. The file is opened by the writer thread; failures are
@@ -208,7 +229,11 @@ impl LogHandle {
 
     /// Close the file (console removed).
     pub async fn close(self) {
-        self.send(LogMsg::Close { id: self.id }).await;
+        let (done, rx) = oneshot::channel();
+        self.send(LogMsg::Close { id: self.id, done }).await;
+        // Waiting makes "the console has stopped" imply "its log is closed": a
+        // restarted console can then lock the same file again.
+        let _ = rx.await;
     }
 }
 
@@ -339,10 +364,17 @@ impl Worker {
                     }
                 }
             }
-            LogMsg::Close { id } => {
+            LogMsg::Close { id, done } => {
                 if let Some(mut f) = self.files.remove(&id) {
                     f.flush();
                 }
+                let _ = done.send(());
+            }
+            LogMsg::Sync { reply } => {
+                for f in self.files.values_mut() {
+                    f.flush();
+                }
+                let _ = reply.send(());
             }
         }
     }
@@ -401,7 +433,24 @@ impl LogFile {
         if self.pending.is_empty() {
             return;
         }
-        match file.write_all(&self.pending) {
+        // Drop exactly what reached the file, so a retry after a partial write (disk
+        // full) does not write the same bytes twice.
+        let mut res = Ok(());
+        while !self.pending.is_empty() {
+            match file.write(&self.pending) {
+                Ok(0) => {
+                    res = Err(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => drop(self.pending.drain(..n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            }
+        }
+        match res {
             Ok(()) => {
                 if self.pending.capacity() > KEEP_CAPACITY {
                     self.pending = Vec::new();

@@ -30,7 +30,7 @@ pub async fn supervise(child: &mut Child, pid: u32, console: &str, limit: Durati
     if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
         let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
     }
-    tracing::info!(
+    crate::notice!(
         "Console [{console}] reset terminated after {}s (pid {pid})",
         limit.as_secs()
     );

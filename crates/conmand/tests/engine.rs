@@ -601,3 +601,35 @@ async fn listens_on_ipv6_loopback_too() {
     drop(dir);
     engine.shutdown().await;
 }
+
+/// Everything a console printed before the daemon stopped is in its log afterwards.
+#[tokio::test]
+async fn shutdown_loses_no_log_byte() {
+    // The log lives outside the server's temp dir, which stop() removes.
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("last.log");
+    let dir = tempfile::tempdir().unwrap();
+    let script = "read x; i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done; echo LAST; exec sleep 600";
+    let srv = TestServer::start_in(
+        dir,
+        vec![process_console(
+            "last",
+            &["/bin/sh", "-c", script],
+            Some(log.clone()),
+            LogOpts::default(),
+        )],
+        ServerOpts::default(),
+    )
+    .await;
+    srv.wait_up(&["last"]).await;
+    let (mut m, _) = Raw::open(srv.addr, "u", None, "CONNECT CONSOLE='last'").await;
+    m.send(b"go\n").await;
+    m.expect(b"LAST").await;
+    srv.stop().await;
+    let text = std::fs::read(&log).unwrap();
+    assert!(
+        find(&text, b"line 299\nLAST").is_some(),
+        "{}",
+        String::from_utf8_lossy(&text[text.len().saturating_sub(200)..])
+    );
+}

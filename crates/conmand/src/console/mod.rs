@@ -48,6 +48,8 @@ const COMMAND_DEPTH: usize = 64;
 const RESOLVE_RETRY: Duration = Duration::from_secs(1800);
 /// A break or a flush before it may take at most this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Breaks closer together than this are merged into one.
+const BREAK_GAP: Duration = Duration::from_secs(1);
 /// How long a reset command may run before its process group is killed.
 const RESET_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -215,6 +217,11 @@ impl ConsoleHandle {
         self.tx.is_closed()
     }
 
+    /// Wait until the actor has ended (its device closed, its log flushed and closed).
+    pub async fn stopped(&self) {
+        self.tx.closed().await;
+    }
+
     /// Whether the console is connected to its device right now.
     pub fn is_up(&self) -> bool {
         self.up.up.load(Ordering::Acquire)
@@ -265,6 +272,7 @@ pub fn spawn(
         pending: VecDeque::new(),
         pending_len: 0,
         reset_pid: None,
+        last_break: None,
         rx,
         self_tx: tx.downgrade(),
         up: UpPublisher(up.clone()),
@@ -301,6 +309,8 @@ struct Actor {
     pending: VecDeque<Bytes>,
     pending_len: usize,
     reset_pid: Option<u32>,
+    /// When the last break was sent (bursts are merged).
+    last_break: Option<Instant>,
     rx: mpsc::Receiver<Command>,
     self_tx: mpsc::WeakSender<Command>,
     /// Published connection state (for status queries and tests).
@@ -533,12 +543,16 @@ impl Actor {
     /// Write all queued input before a break, so `&B` then `c` keeps its order.
     async fn flush_pending(&mut self) -> io::Result<()> {
         use tokio::io::AsyncWriteExt;
-        let Some(live) = self.live.as_mut() else {
-            return Ok(());
-        };
-        while let Some(front) = self.pending.pop_front() {
-            self.pending_len -= front.len();
-            live.writer.write_all(&front).await?;
+        // Consume only what was written, so a timeout part-way loses nothing.
+        while let Some(front) = self.pending.front().cloned() {
+            let Some(live) = self.live.as_mut() else {
+                return Ok(());
+            };
+            let n = live.writer.write(&front).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.consume_pending(n);
         }
         Ok(())
     }
@@ -552,6 +566,16 @@ impl Actor {
                 if !self.member(client_id).is_some_and(|m| m.writes) {
                     return;
                 }
+                // A break holds the line for a moment (250 ms on serial lines) while
+                // the device is not read; a burst of breaks is one break.
+                let now = Instant::now();
+                if self
+                    .last_break
+                    .is_some_and(|t| now.duration_since(t) < BREAK_GAP)
+                {
+                    return;
+                }
+                self.last_break = Some(now);
                 let res = tokio::time::timeout(WRITE_TIMEOUT, async {
                     self.flush_pending().await?;
                     match self.live.as_mut() {
@@ -779,7 +803,8 @@ impl Actor {
                 let pid = child.id().unwrap_or(0);
                 self.reset_pid = Some(pid);
                 let n = notice::reset_by(&self.name, &client.user, &client.host, pid);
-                self.announce(n).await;
+                crate::notice!("{}", n.text());
+                self.notify_all(n).await;
                 let tx = self.self_tx.clone();
                 let name = self.name.clone();
                 tokio::spawn(async move {

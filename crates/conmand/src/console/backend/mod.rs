@@ -120,9 +120,10 @@ pub struct BackendCtx {
 /// The one place that maps a console kind to its backend.
 pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
     match &def.spec {
-        ConsoleSpec::Process(p) => Box::new(process::ProcessBackend::new(
+        ConsoleSpec::Process(p) => Box::new(process::ProcessBackend::with_tracker(
             p.argv.clone(),
             ctx.child_env.to_vec(),
+            ctx.background.clone(),
         )),
         ConsoleSpec::Unix(u) => Box::new(unixsock::UnixBackend::new(&def.name, u.path.clone())),
         ConsoleSpec::Test(t) => Box::new(test::TestBackend::new(*t)),

@@ -25,13 +25,25 @@ use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError};
 pub struct ProcessBackend {
     argv: Vec<String>,
     env: Vec<(OsString, OsString)>,
+    /// Where the delayed SIGKILL of a stopped child's group runs (daemon shutdown
+    /// waits for it).
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl ProcessBackend {
     /// `argv` is the resolved argument vector (`argv[0]` absolute, `%N` substituted);
     /// `env` is the complete environment the child gets.
     pub fn new(argv: Vec<String>, env: Vec<(OsString, OsString)>) -> Self {
-        ProcessBackend { argv, env }
+        Self::with_tracker(argv, env, tokio_util::task::TaskTracker::new())
+    }
+
+    /// As [`ProcessBackend::new`], with the tracker the daemon waits for at shutdown.
+    pub fn with_tracker(
+        argv: Vec<String>,
+        env: Vec<(OsString, OsString)>,
+        tasks: tokio_util::task::TaskTracker,
+    ) -> Self {
+        ProcessBackend { argv, env, tasks }
     }
 
     fn prog_name(&self) -> String {
@@ -94,7 +106,11 @@ impl ProcessBackend {
             writer: Box::new(PtyWriter { inner: w }),
             connected_target: Some(format!("\"{}\" (pid {pid})", self.prog_name())),
             report_uptime: true,
-            guard: Some(Box::new(ProcessGuard { pid, exited })),
+            guard: Some(Box::new(ProcessGuard {
+                pid,
+                exited,
+                tasks: self.tasks.clone(),
+            })),
         })
     }
 }
@@ -132,6 +148,7 @@ fn make_raw(pts: &pty_process::Pts) -> io::Result<()> {
 struct ProcessGuard {
     pid: u32,
     exited: Arc<AtomicBool>,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Drop for ProcessGuard {
@@ -141,19 +158,29 @@ impl Drop for ProcessGuard {
         };
         // The child is a session leader (setsid), so its pgid is its pid. Terminate the
         // group politely first (expect scripts tear down ipmitool/ssh), then make sure.
+        // Linux does not hand out a pid that is still in use as a process group id,
+        // so while any member of the group lives the id is still ours.
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
         let exited = self.exited.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+        let kill = move || {
+            let alive = rustix::process::test_kill_process_group(pid).is_ok();
+            if alive || !exited.load(Ordering::SeqCst) {
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-                drop(exited);
+            }
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.tasks.spawn(async move {
+                tokio::time::sleep(KILL_AFTER).await;
+                kill();
             });
         } else {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            kill();
         }
     }
 }
+
+/// How long a stopped program's process group gets between SIGTERM and SIGKILL.
+const KILL_AFTER: Duration = Duration::from_secs(1);
 
 struct PtyReader {
     inner: pty_process::OwnedReadPty,

@@ -20,7 +20,8 @@
 //! The outgoing queue is a bounded `mpsc` of [`OUT_QUEUE`] chunks. Full-policy: block.
 //! The writer returns `Pending` until there is room (backpressure to client input); the
 //! reader keeps the replies of its last read and reads nothing more from the server
-//! until they are queued (backpressure to the server). Nothing is dropped.
+//! until they are queued (backpressure to the server). Nothing is dropped here; the
+//! console actor bounds what client input may wait for a slow server (64 KiB).
 //! The flusher is aborted when the connection is dropped, so a stalled server cannot
 //! keep the socket alive.
 

@@ -94,7 +94,8 @@ impl TestReader {
             let span = (max - min) as u64 + 1;
             min as u64 + self.rand() % span
         };
-        Duration::from_millis(ms)
+        // At least 1 ms: `M:0` must not make a timer that fires in a busy loop.
+        Duration::from_millis(ms.max(1))
     }
 }
 
