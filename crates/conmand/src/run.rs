@@ -129,7 +129,16 @@ fn serve(cli: Cli, log: &DaemonLogHandle) -> Result<(), String> {
         (Err(msg), Some(d)) => d.fail_logged(log, &msg),
         (Err(msg), None) => return Err(msg),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // Console I/O is light per event and the log writer threads do the heavy part
+    // (line processing and writes), so the cores are split between them:
+    // measured on 2 cores, 1 worker beside the 2 log writers used 3.7 % of a core at
+    // 2 000 consoles instead of 4.6–5.1 % with 2 workers, and flooded logs faster.
+    // TOKIO_WORKER_THREADS still overrides this.
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(worker_threads());
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| format!("Unable to start the runtime: {e}"))?;
@@ -141,6 +150,20 @@ fn serve(cli: Cli, log: &DaemonLogHandle) -> Result<(), String> {
         let _ = p.remove();
     }
     res
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runtime worker threads: half the cores, at least one.
+fn worker_threads() -> usize {
+    (cores() / 2).max(1)
+}
+
+/// Log writer threads: half the cores, at least two.
+fn log_threads() -> usize {
+    (cores() / 2).max(2)
 }
 
 /// Lock the configuration, write the pidfile, set resource limits.
@@ -215,6 +238,7 @@ async fn run_daemon(
         zero_logs: cli.zero_logs,
         child_env: env::cleaned_env(),
         pswd: load_pswd(cli),
+        log_threads: log_threads(),
         ..EngineOpts::default()
     };
     let engine = Engine::start(config, opts)
