@@ -1001,4 +1001,38 @@ mod tests {
         assert!(msg.starts_with("<190>"), "local7(23)*8 + info(6): {msg}");
         assert!(msg.ends_with(": Listening on TCP port 1"), "{msg}");
     }
+
+    #[test]
+    fn syslog_reconnects_after_syslogd_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock_path = dir.path().join("log.sock");
+        let bind = || {
+            let s = UnixDatagram::bind(&sock_path).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            s
+        };
+        let recv = |s: &UnixDatagram| {
+            let mut buf = [0u8; 2048];
+            let n = s.recv(&mut buf).unwrap();
+            String::from_utf8(buf[..n].to_vec()).unwrap()
+        };
+        let first = bind();
+        with_log(|h| {
+            h.switch_to_daemon_mode(
+                None,
+                Some(Syslog::with_socket(SyslogFacility::Daemon, &sock_path)),
+            );
+            tracing::warn!("one");
+            assert!(recv(&first).ends_with(": one"));
+            // syslogd restarts: old socket gone, a new one at the same path.
+            drop(first);
+            std::fs::remove_file(&sock_path).unwrap();
+            let second = bind();
+            tracing::warn!("two");
+            let msg = recv(&second);
+            assert!(msg.starts_with("<28>"), "daemon(3)*8 + warning(4): {msg}");
+            assert!(msg.ends_with(": two"), "{msg}");
+        });
+    }
 }
