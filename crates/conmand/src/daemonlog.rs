@@ -600,7 +600,10 @@ impl Visit for EventText {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
-            PRIORITY_FIELD => self.priority = parse_priority(&format!("{value:?}")),
+            // `priority = ?x` arrives quoted; `priority = %x` does not.
+            PRIORITY_FIELD => {
+                self.priority = parse_priority(format!("{value:?}").trim_matches('"'));
+            }
             "message" => {
                 let _ = write!(self.message, "{value:?}");
             }
@@ -803,6 +806,8 @@ mod tests {
             tracing::error!(priority = "crit", "bad");
             tracing::debug!("not shown at info");
             tracing::info!(console = "c1", "with field");
+            tracing::info!(priority = ?"notice", "debug-formatted priority");
+            tracing::info!(priority = %"alert", "display-formatted priority");
         });
         assert_eq!(
             out,
@@ -811,7 +816,9 @@ mod tests {
              ERROR:     CONFIG[x.conf:2]: unmatched quote\n\
              WARNING:   Unable to lock daemon logfile \"/x\"\n\
              CRITICAL:  bad\n\
-             INFO:      with field console=c1\n"
+             INFO:      with field console=c1\n\
+             NOTICE:    debug-formatted priority\n\
+             ALERT:     display-formatted priority\n"
         );
     }
 
