@@ -339,6 +339,7 @@ pub fn layer(opts: LogInit) -> (DaemonLogLayer, DaemonLogHandle) {
             syslog: None,
         }),
         max_priority: AtomicU8::new(severity(opts.stderr_priority)),
+        reopen: Mutex::new(()),
     });
     (
         DaemonLogLayer {
@@ -373,6 +374,10 @@ impl fmt::Debug for DaemonLogHandle {
 
 struct Shared {
     inner: Mutex<Inner>,
+    /// Serialises (re)opens of the log file. Held across a whole reopen, which runs
+    /// without `inner` locked so that logging (even from the caller's expand
+    /// function) never deadlocks and is not blocked by slow file systems.
+    reopen: Mutex<()>,
     /// Severity number of the least severe priority any sink currently wants; lets
     /// DEBUG/TRACE callsites be rejected without formatting.
     max_priority: AtomicU8,
@@ -446,23 +451,6 @@ impl Inner {
             }
         }
     }
-
-    /// (Re)opens the log file from `spec`; on failure warns and stays without a file.
-    fn open_logfile(&mut self) {
-        let Some(spec) = self.spec.clone() else {
-            return;
-        };
-        // Close the old file *first*: a POSIX lock is released by closing any fd of the
-        // file, so closing the old fd after locking a new one on the same file would
-        // silently drop the new lock (a bug ConMan has).
-        self.file = None;
-        let truncate = spec.truncate && !self.opened_once;
-        self.opened_once = true;
-        match open_logfile(&spec, truncate) {
-            Ok(file) => self.file = Some(file),
-            Err(warning) => self.emit(Priority::Warning, &warning),
-        }
-    }
 }
 
 fn open_logfile(spec: &LogfileSpec, truncate: bool) -> Result<OpenLogfile, String> {
@@ -512,10 +500,13 @@ impl DaemonLogHandle {
     /// Call after daemonizing and before `Daemonizing::finish`. Do not call it with
     /// `-F`: in the foreground ConMan ignores both `logfile` and `syslog`.
     pub fn switch_to_daemon_mode(&self, logfile: Option<LogfileSpec>, syslog: Option<Syslog>) {
+        {
+            let mut inner = self.shared.lock();
+            inner.syslog = syslog.map(SyslogSink::new);
+            inner.spec = logfile;
+        }
+        self.reopen();
         let mut inner = self.shared.lock();
-        inner.syslog = syslog.map(SyslogSink::new);
-        inner.spec = logfile;
-        inner.open_logfile();
         inner.stderr = None;
         self.shared.recompute_max(&inner);
     }
@@ -524,8 +515,30 @@ impl DaemonLogHandle {
     /// Never truncates. On failure the daemon continues without a log file and the
     /// warning goes to syslog, if any. Does nothing when no log file is configured.
     pub fn reopen(&self) {
+        let _serial = self
+            .shared
+            .reopen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (spec, truncate) = {
+            let mut inner = self.shared.lock();
+            let Some(spec) = inner.spec.clone() else {
+                return;
+            };
+            // Close the old file *first*: a POSIX lock is released by closing any fd
+            // of the file, so closing the old fd after locking a new one on the same
+            // file would silently drop the new lock (a bug ConMan has).
+            inner.file = None;
+            let truncate = spec.truncate && !inner.opened_once;
+            inner.opened_once = true;
+            (spec, truncate)
+        };
+        let opened = open_logfile(&spec, truncate);
         let mut inner = self.shared.lock();
-        inner.open_logfile();
+        match opened {
+            Ok(file) => inner.file = Some(file),
+            Err(warning) => inner.emit(Priority::Warning, &warning),
+        }
         self.shared.recompute_max(&inner);
     }
 
@@ -932,6 +945,33 @@ mod tests {
                 .unwrap()
                 .contains("one")
         );
+    }
+
+    #[test]
+    fn expand_function_may_log_without_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let p2 = path.clone();
+        let spec = LogfileSpec {
+            template: "x".into(),
+            priority: Priority::Info,
+            truncate: false,
+            expand: Arc::new(move |_: &str| {
+                tracing::info!("expanding");
+                Ok(p2.clone())
+            }),
+        };
+        let ((), out) = with_log(|h| {
+            h.switch_to_daemon_mode(Some(spec), None);
+            h.reopen();
+            tracing::info!("after reopen");
+        });
+        // The first expansion's message reaches stderr; during the reopen the old
+        // file is already closed and stderr is off, so that one goes nowhere.
+        assert_eq!(out, "INFO:      expanding\n");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with(" INFO:      after reopen\n"), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
     }
 
     #[test]
