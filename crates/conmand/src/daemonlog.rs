@@ -339,6 +339,7 @@ pub fn layer(opts: LogInit) -> (DaemonLogLayer, DaemonLogHandle) {
             syslog: None,
         }),
         max_priority: AtomicU8::new(severity(opts.stderr_priority)),
+        reopen: Mutex::new(()),
     });
     (
         DaemonLogLayer {
@@ -373,6 +374,10 @@ impl fmt::Debug for DaemonLogHandle {
 
 struct Shared {
     inner: Mutex<Inner>,
+    /// Serialises (re)opens of the log file. Held across a whole reopen, which runs
+    /// without `inner` locked so that logging (even from the caller's expand
+    /// function) never deadlocks and is not blocked by slow file systems.
+    reopen: Mutex<()>,
     /// Severity number of the least severe priority any sink currently wants; lets
     /// DEBUG/TRACE callsites be rejected without formatting.
     max_priority: AtomicU8,
@@ -446,23 +451,6 @@ impl Inner {
             }
         }
     }
-
-    /// (Re)opens the log file from `spec`; on failure warns and stays without a file.
-    fn open_logfile(&mut self) {
-        let Some(spec) = self.spec.clone() else {
-            return;
-        };
-        // Close the old file *first*: a POSIX lock is released by closing any fd of the
-        // file, so closing the old fd after locking a new one on the same file would
-        // silently drop the new lock (a bug ConMan has).
-        self.file = None;
-        let truncate = spec.truncate && !self.opened_once;
-        self.opened_once = true;
-        match open_logfile(&spec, truncate) {
-            Ok(file) => self.file = Some(file),
-            Err(warning) => self.emit(Priority::Warning, &warning),
-        }
-    }
 }
 
 fn open_logfile(spec: &LogfileSpec, truncate: bool) -> Result<OpenLogfile, String> {
@@ -512,10 +500,13 @@ impl DaemonLogHandle {
     /// Call after daemonizing and before `Daemonizing::finish`. Do not call it with
     /// `-F`: in the foreground ConMan ignores both `logfile` and `syslog`.
     pub fn switch_to_daemon_mode(&self, logfile: Option<LogfileSpec>, syslog: Option<Syslog>) {
+        {
+            let mut inner = self.shared.lock();
+            inner.syslog = syslog.map(SyslogSink::new);
+            inner.spec = logfile;
+        }
+        self.reopen();
         let mut inner = self.shared.lock();
-        inner.syslog = syslog.map(SyslogSink::new);
-        inner.spec = logfile;
-        inner.open_logfile();
         inner.stderr = None;
         self.shared.recompute_max(&inner);
     }
@@ -524,8 +515,30 @@ impl DaemonLogHandle {
     /// Never truncates. On failure the daemon continues without a log file and the
     /// warning goes to syslog, if any. Does nothing when no log file is configured.
     pub fn reopen(&self) {
+        let _serial = self
+            .shared
+            .reopen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (spec, truncate) = {
+            let mut inner = self.shared.lock();
+            let Some(spec) = inner.spec.clone() else {
+                return;
+            };
+            // Close the old file *first*: a POSIX lock is released by closing any fd
+            // of the file, so closing the old fd after locking a new one on the same
+            // file would silently drop the new lock (a bug ConMan has).
+            inner.file = None;
+            let truncate = spec.truncate && !inner.opened_once;
+            inner.opened_once = true;
+            (spec, truncate)
+        };
+        let opened = open_logfile(&spec, truncate);
         let mut inner = self.shared.lock();
-        inner.open_logfile();
+        match opened {
+            Ok(file) => inner.file = Some(file),
+            Err(warning) => inner.emit(Priority::Warning, &warning),
+        }
         self.shared.recompute_max(&inner);
     }
 
@@ -600,7 +613,10 @@ impl Visit for EventText {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
-            PRIORITY_FIELD => self.priority = parse_priority(&format!("{value:?}")),
+            // `priority = ?x` arrives quoted; `priority = %x` does not.
+            PRIORITY_FIELD => {
+                self.priority = parse_priority(format!("{value:?}").trim_matches('"'));
+            }
             "message" => {
                 let _ = write!(self.message, "{value:?}");
             }
@@ -814,6 +830,8 @@ mod tests {
             tracing::error!(priority = "crit", "bad");
             tracing::debug!("not shown at info");
             tracing::info!(console = "c1", "with field");
+            tracing::info!(priority = ?"notice", "debug-formatted priority");
+            tracing::info!(priority = %"alert", "display-formatted priority");
         });
         assert_eq!(
             out,
@@ -822,7 +840,9 @@ mod tests {
              ERROR:     CONFIG[x.conf:2]: unmatched quote\n\
              WARNING:   Unable to lock daemon logfile \"/x\"\n\
              CRITICAL:  bad\n\
-             INFO:      with field console=c1\n"
+             INFO:      with field console=c1\n\
+             NOTICE:    debug-formatted priority\n\
+             ALERT:     display-formatted priority\n"
         );
     }
 
@@ -939,6 +959,33 @@ mod tests {
     }
 
     #[test]
+    fn expand_function_may_log_without_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let p2 = path.clone();
+        let spec = LogfileSpec {
+            template: "x".into(),
+            priority: Priority::Info,
+            truncate: false,
+            expand: Arc::new(move |_: &str| {
+                tracing::info!("expanding");
+                Ok(p2.clone())
+            }),
+        };
+        let ((), out) = with_log(|h| {
+            h.switch_to_daemon_mode(Some(spec), None);
+            h.reopen();
+            tracing::info!("after reopen");
+        });
+        // The first expansion's message reaches stderr; during the reopen the old
+        // file is already closed and stderr is off, so that one goes nowhere.
+        assert_eq!(out, "INFO:      expanding\n");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with(" INFO:      after reopen\n"), "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
     fn open_failures_warn_on_stderr_and_run_without_file() {
         let dir = tempfile::tempdir().unwrap();
         // A directory where the file should be: open fails with EISDIR.
@@ -1011,5 +1058,39 @@ mod tests {
         let msg = recv();
         assert!(msg.starts_with("<190>"), "local7(23)*8 + info(6): {msg}");
         assert!(msg.ends_with(": Listening on TCP port 1"), "{msg}");
+    }
+
+    #[test]
+    fn syslog_reconnects_after_syslogd_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock_path = dir.path().join("log.sock");
+        let bind = || {
+            let s = UnixDatagram::bind(&sock_path).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            s
+        };
+        let recv = |s: &UnixDatagram| {
+            let mut buf = [0u8; 2048];
+            let n = s.recv(&mut buf).unwrap();
+            String::from_utf8(buf[..n].to_vec()).unwrap()
+        };
+        let first = bind();
+        with_log(|h| {
+            h.switch_to_daemon_mode(
+                None,
+                Some(Syslog::with_socket(SyslogFacility::Daemon, &sock_path)),
+            );
+            tracing::warn!("one");
+            assert!(recv(&first).ends_with(": one"));
+            // syslogd restarts: old socket gone, a new one at the same path.
+            drop(first);
+            std::fs::remove_file(&sock_path).unwrap();
+            let second = bind();
+            tracing::warn!("two");
+            let msg = recv(&second);
+            assert!(msg.starts_with("<28>"), "daemon(3)*8 + warning(4): {msg}");
+            assert!(msg.ends_with(": two"), "{msg}");
+        });
     }
 }

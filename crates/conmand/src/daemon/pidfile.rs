@@ -98,7 +98,6 @@ impl Pidfile {
         };
         // On a write error the guard's drop unlinks the partial file (as ConMan does).
         file.write_all(format!("{pid}\n").as_bytes())
-            .and_then(|()| file.sync_data())
             .map_err(|source| PidfileError::Write {
                 path: path.to_owned(),
                 source,
