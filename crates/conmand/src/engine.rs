@@ -107,6 +107,7 @@ impl Engine {
             keepalive: config.server.keepalive,
             pswd: opts.pswd.clone(),
             background: TaskTracker::new(),
+            dirwatch: Default::default(),
         };
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();

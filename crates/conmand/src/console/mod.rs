@@ -269,6 +269,7 @@ pub fn spawn(
         opening: None,
         retry: None,
         retry_armed: false,
+        hint: None,
         pending: VecDeque::new(),
         pending_len: 0,
         reset_pid: None,
@@ -304,6 +305,8 @@ struct Actor {
     /// connects at once never holds one.
     retry: Option<Pin<Box<Sleep>>>,
     retry_armed: bool,
+    /// While a retry is armed: the backend's "worth trying now" signal, if any.
+    hint: Option<BoxFuture<'static, ()>>,
     /// The next reconnect delay.
     delay: Duration,
     pending: VecDeque<Bytes>,
@@ -326,6 +329,7 @@ enum Event {
     Command(Option<Command>),
     Opened(Result<Connection, OpenError>),
     RetryDue,
+    Hinted,
     Read(io::Result<Option<Bytes>>),
     Wrote(io::Result<usize>),
 }
@@ -361,6 +365,15 @@ impl Actor {
                 Event::Opened(res) => Box::pin(self.on_opened(res)).await,
                 Event::RetryDue => {
                     self.retry_armed = false;
+                    self.hint = None;
+                    self.start_open();
+                }
+                Event::Hinted => {
+                    // ConMan (#28): a socket may appear at bind() before listen(); if
+                    // this early try fails, the next one comes after the shortest delay.
+                    self.retry_armed = false;
+                    self.hint = None;
+                    self.delay = self.backend.backoff().min;
                     self.start_open();
                 }
                 Event::Read(Ok(Some(bytes))) => self.on_output(bytes).await,
@@ -382,6 +395,7 @@ impl Actor {
             opening,
             retry,
             retry_armed,
+            hint,
             live,
             pending,
             cancelled,
@@ -406,6 +420,10 @@ impl Actor {
                 Some(r) => r.as_mut().await,
                 None => std::future::pending().await,
             } }, if *retry_armed => Event::RetryDue,
+            _ = async { match hint.as_mut() {
+                Some(h) => h.await,
+                None => std::future::pending().await,
+            } }, if *retry_armed => Event::Hinted,
             res = async move { match reader {
                 Some(r) => poll_fn(|cx| read_chunk(cx, r)).await,
                 None => std::future::pending().await,
@@ -441,6 +459,7 @@ impl Actor {
         let policy = self.backend.backoff();
         let d = self.delay;
         self.schedule_retry(d + jitter(d / 10));
+        self.hint = self.backend.ready_hint();
         self.delay = (d * 2).min(policy.max);
     }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 use conmand_core::config::{ConsoleDef, ConsoleSpec};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub mod dirwatch;
 pub mod ipmi;
 pub mod process;
 pub mod serial;
@@ -39,6 +40,12 @@ pub trait Backend: Send + Sync {
 
     /// Reconnect policy for this transport.
     fn backoff(&self) -> Backoff;
+
+    /// After a failed open: a future that resolves when trying again before the
+    /// backoff timer is worthwhile (a unix socket appeared). `None`: the timer only.
+    fn ready_hint(&self) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
 }
 
 /// A live connection to a console device.
@@ -115,6 +122,8 @@ pub struct BackendCtx {
     pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
     /// Background tasks of backends (IPMI session drivers) that shutdown waits for.
     pub background: tokio_util::task::TaskTracker,
+    /// Wakes `unix:` consoles when their socket appears.
+    pub dirwatch: dirwatch::DirWatch,
 }
 
 /// The one place that maps a console kind to its backend.
@@ -125,7 +134,9 @@ pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
             ctx.child_env.to_vec(),
             ctx.background.clone(),
         )),
-        ConsoleSpec::Unix(u) => Box::new(unixsock::UnixBackend::new(&def.name, u.path.clone())),
+        ConsoleSpec::Unix(u) => Box::new(
+            unixsock::UnixBackend::new(&def.name, u.path.clone()).with_watch(ctx.dirwatch.clone()),
+        ),
         ConsoleSpec::Test(t) => Box::new(test::TestBackend::new(*t)),
         ConsoleSpec::Serial(s) => Box::new(serial::SerialBackend::new(s, def.name.clone())),
         ConsoleSpec::Telnet(t) => Box::new(telnet::TelnetBackend::new(

@@ -17,6 +17,7 @@ use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError};
 pub struct UnixBackend {
     name: String,
     path: PathBuf,
+    watch: Option<super::dirwatch::DirWatch>,
 }
 
 impl UnixBackend {
@@ -25,7 +26,14 @@ impl UnixBackend {
         UnixBackend {
             name: name.to_string(),
             path,
+            watch: None,
         }
+    }
+
+    /// Try again as soon as the socket appears (inotify on its directory).
+    pub fn with_watch(mut self, watch: super::dirwatch::DirWatch) -> Self {
+        self.watch = Some(watch);
+        self
     }
 
     async fn connect(&self) -> Result<Connection, OpenError> {
@@ -66,6 +74,10 @@ impl Backend for UnixBackend {
 
     fn open(&self) -> BoxFuture<'_, Result<Connection, OpenError>> {
         Box::pin(self.connect())
+    }
+
+    fn ready_hint(&self) -> Option<BoxFuture<'static, ()>> {
+        self.watch.as_ref()?.appeared(&self.path)
     }
 
     fn backoff(&self) -> Backoff {
