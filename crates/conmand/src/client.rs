@@ -66,8 +66,7 @@ where
         tracing::info!("Client <{label}> issued query");
         return;
     }
-    let Some((consoles, kind)) =
-        select_for_session(&mut stream, &req, &client, &label, &shared).await
+    let Some((consoles, kind)) = select_for_session(&mut stream, &req, &label, &shared).await
     else {
         return;
     };
@@ -140,8 +139,8 @@ where
     };
     if req.command == ReqCommand::Query {
         let snapshot = shared.registry.snapshot();
-        match shared.select(&snapshot, &req) {
-            Ok(list) => {
+        match shared.resolve(&snapshot, &req) {
+            Ok((list, _)) => {
                 let names = list.iter().map(|c| c.name().to_string()).collect();
                 send(
                     stream,
@@ -169,7 +168,6 @@ where
 async fn select_for_session<S>(
     stream: &mut S,
     req: &Request,
-    client: &Arc<ClientInfo>,
     label: &str,
     shared: &Shared,
 ) -> Option<(Vec<ConsoleHandle>, SessionKind)>
@@ -177,32 +175,23 @@ where
     S: AsyncWrite + Unpin,
 {
     let snapshot = shared.registry.snapshot();
-    let list = if req.consoles.is_empty() {
-        Err(RequestError::NoConsoles)
-    } else {
-        shared.select(&snapshot, req)
-    };
-    let list = match list {
-        Ok(l) => l,
+    let (list, broadcast) = match shared.resolve(&snapshot, req) {
+        Ok(v) => v,
         Err(e) => {
             crate::notice!("Client <{label}> request failed: {e}");
-            send(stream, &e.to_response()).await.ok();
+            let mut out = BytesMut::new();
+            e.to_response().encode(&mut out);
+            if let RequestError::TooManyConsoles(_) = e {
+                let names = shared.matched_names(&snapshot, req);
+                encode_match_list(names.iter().map(String::as_str), &mut out);
+            }
+            stream.write_all(&out).await.ok();
             return None;
         }
     };
-    let single = req.command == ReqCommand::Monitor || !req.broadcast;
-    if single && list.len() > 1 {
-        let e = RequestError::TooManyConsoles(list.len());
-        crate::notice!("Client <{label}> request failed: {e}");
-        let mut out = BytesMut::new();
-        e.to_response().encode(&mut out);
-        encode_match_list(list.iter().map(|c| c.name()), &mut out);
-        stream.write_all(&out).await.ok();
-        return None;
-    }
     let kind = if req.command == ReqCommand::Monitor {
         SessionKind::Monitor
-    } else if list.len() > 1 {
+    } else if broadcast {
         SessionKind::Broadcast
     } else {
         SessionKind::ReadWrite
@@ -252,7 +241,6 @@ where
     {
         return None;
     }
-    let _ = client;
     Some((list, kind))
 }
 

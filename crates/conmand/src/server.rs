@@ -28,20 +28,32 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The consoles a request names, deduplicated and sorted in ConMan's natural order.
-    /// QUERY with no pattern means all consoles.
-    pub fn select(
+    /// The consoles a request names, deduplicated and sorted in ConMan's natural
+    /// order, after ConMan's checks (errors 3, 5, 6: `matching::resolve`), and
+    /// whether the session is a broadcast. QUERY with no pattern means all consoles.
+    pub fn resolve(
         &self,
         consoles: &[ConsoleHandle],
         req: &Request,
-    ) -> Result<Vec<ConsoleHandle>, RequestError> {
+    ) -> Result<(Vec<ConsoleHandle>, bool), RequestError> {
         let names: Vec<&str> = consoles.iter().map(|c| c.name()).collect();
-        let idx = conmand_core::matching::select(&req.consoles, req.regex, &names)
-            .map_err(|e| RequestError::BadRegex(e.to_string()))?;
-        if idx.is_empty() {
-            return Err(RequestError::NoConsoles);
-        }
-        Ok(idx.into_iter().map(|i| consoles[i].clone()).collect())
+        let sel = conmand_core::matching::resolve(req, &names)?;
+        let list = sel
+            .consoles
+            .into_iter()
+            .map(|i| consoles[i].clone())
+            .collect();
+        Ok((list, sel.broadcast))
+    }
+
+    /// The names a request matched, for the trailer of error 6.
+    pub fn matched_names(&self, consoles: &[ConsoleHandle], req: &Request) -> Vec<String> {
+        let names: Vec<&str> = consoles.iter().map(|c| c.name()).collect();
+        conmand_core::matching::select(&req.consoles, req.regex, &names)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| names[i].to_string())
+            .collect()
     }
 }
 
