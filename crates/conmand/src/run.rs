@@ -15,7 +15,7 @@ use conmand_core::config::{self as cfg, Config, Parsed};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Cli;
-use crate::daemon::{control, daemonize, env, limits, lock, pidfile};
+use crate::daemon::{control, daemonize, limits, lock, pidfile};
 use crate::daemonlog::{self, DaemonLogHandle, LogInit, LogfileSpec, Syslog};
 use crate::engine::{Engine, EngineOpts};
 use crate::fsprobe::RealProbe;
@@ -236,7 +236,6 @@ async fn run_daemon(
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let opts = EngineOpts {
         zero_logs: cli.zero_logs,
-        child_env: env::cleaned_env(),
         pswd: load_pswd(cli),
         log_threads: log_threads(),
         ..EngineOpts::default()
