@@ -5,7 +5,7 @@
 //! never propagated to the accept loop. A handshake that does not complete within
 //! [`HANDSHAKE_TIMEOUT`] is dropped (ConMan waits forever, one thread per client).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use conmand_core::protocol::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::console::{AttachMode, ClientInfo, ConsoleHandle, next_client_id};
-use crate::server::Shared;
+use crate::frontend::Frontend;
 use crate::session::{Session, SessionKind};
 
 /// How long a client may take to send its greeting and request (default).
@@ -38,15 +38,15 @@ pub enum HandshakeError {
 }
 
 /// Serve one client connection to completion.
-pub async fn handle<S>(mut stream: S, peer: SocketAddr, shared: Arc<Shared>)
+pub async fn handle<S>(mut stream: S, peer: SocketAddr, front: Arc<Frontend>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut buf = BytesMut::with_capacity(1024);
-    let host = shared.resolver.short_name(peer.ip()).await;
+    let host = front.resolver.short_name(peer.ip()).await;
     let res = tokio::time::timeout(
-        shared.handshake_timeout,
-        handshake(&mut stream, &mut buf, &host, peer, &shared),
+        front.handshake_timeout,
+        handshake(&mut stream, &mut buf, &host, peer, &front),
     )
     .await;
     let (client, req) = match res {
@@ -66,8 +66,7 @@ where
         tracing::info!("Client <{label}> issued query");
         return;
     }
-    let Some((consoles, kind)) = select_for_session(&mut stream, &req, &label, &shared).await
-    else {
+    let Some((consoles, kind)) = select_for_session(&mut stream, &req, &label, &front).await else {
         return;
     };
     match kind {
@@ -102,7 +101,7 @@ async fn handshake<S>(
     buf: &mut BytesMut,
     host: &str,
     peer: SocketAddr,
-    shared: &Shared,
+    front: &Frontend,
 ) -> Result<Option<(Arc<ClientInfo>, Request)>, HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -138,14 +137,14 @@ where
         }
     };
     if req.command == ReqCommand::Query {
-        let snapshot = shared.registry.snapshot();
-        match shared.resolve(&snapshot, &req) {
+        let snapshot = front.registry.snapshot();
+        match front.resolve(&snapshot, &req) {
             Ok((list, _)) => {
                 let names = list.iter().map(|c| c.name().to_string()).collect();
                 send(
                     stream,
                     &Response::Ok {
-                        reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed),
+                        reset: front.has_reset(),
                         consoles: names,
                     },
                 )
@@ -169,20 +168,20 @@ async fn select_for_session<S>(
     stream: &mut S,
     req: &Request,
     label: &str,
-    shared: &Shared,
+    front: &Frontend,
 ) -> Option<(Vec<ConsoleHandle>, SessionKind)>
 where
     S: AsyncWrite + Unpin,
 {
-    let snapshot = shared.registry.snapshot();
-    let (list, broadcast) = match shared.resolve(&snapshot, req) {
+    let snapshot = front.registry.snapshot();
+    let (list, broadcast) = match front.resolve(&snapshot, req) {
         Ok(v) => v,
         Err(e) => {
             crate::notice!("Client <{label}> request failed: {e}");
             let mut out = BytesMut::new();
             e.to_response().encode(&mut out);
             if let RequestError::TooManyConsoles(_) = e {
-                let names = shared.matched_names(&snapshot, req);
+                let names = front.matched_names(&snapshot, req);
                 encode_match_list(names.iter().map(String::as_str), &mut out);
             }
             stream.write_all(&out).await.ok();
@@ -232,7 +231,7 @@ where
     if send(
         stream,
         &Response::Ok {
-            reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed),
+            reset: front.has_reset(),
             consoles: names,
         },
     )
@@ -265,54 +264,5 @@ async fn read_line<S: AsyncRead + Unpin>(
                 None => Err(HandshakeError::Closed),
             };
         }
-    }
-}
-
-/// Reverse lookups of client addresses (ConMan shows `localhost` for 127.0.0.1),
-/// cached so a thousand clients from one host cost one lookup.
-pub struct Resolver {
-    cache: std::sync::Mutex<std::collections::HashMap<IpAddr, String>>,
-    /// At most this many lookups run at once (each holds a blocking-pool thread);
-    /// past that, a new address is shown as the address itself.
-    lookups: tokio::sync::Semaphore,
-}
-
-impl Default for Resolver {
-    fn default() -> Self {
-        Resolver {
-            cache: Default::default(),
-            lookups: tokio::sync::Semaphore::new(MAX_LOOKUPS),
-        }
-    }
-}
-
-/// Concurrent reverse lookups of client addresses.
-const MAX_LOOKUPS: usize = 16;
-
-impl Resolver {
-    /// The short host name (up to the first `.`) of `ip`, or the address itself.
-    pub async fn short_name(&self, ip: IpAddr) -> String {
-        if let Some(n) = self.cache.lock().ok().and_then(|c| c.get(&ip).cloned()) {
-            return n;
-        }
-        let Ok(_permit) = self.lookups.try_acquire() else {
-            return ip.to_string();
-        };
-        let looked = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip).ok()),
-        )
-        .await;
-        let name = match looked {
-            Ok(Ok(Some(n))) if !n.is_empty() => n.split('.').next().unwrap_or(&n).to_string(),
-            _ => ip.to_string(),
-        };
-        if let Ok(mut c) = self.cache.lock() {
-            if c.len() > 4096 {
-                c.clear();
-            }
-            c.insert(ip, name.clone());
-        }
-        name
     }
 }

@@ -8,10 +8,9 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use conmand_core::config::{self as cfg, Config, ConsoleChange, ConsoleDef, ConsoleSpec};
+use conmand_core::config::{self as cfg, Config, ConsoleChange, ConsoleDef};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -19,9 +18,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::console::backend::{self, BackendCtx};
 use crate::console::{self, Command, ConsoleCtx, ConsoleHandle};
+use crate::frontend::Frontend;
 use crate::logfile::{LogService, PathFn};
 use crate::registry::Registry;
-use crate::server::{self, Shared};
+use crate::server;
+use crate::settings::{Settings, SettingsCell};
 
 /// How long shutdown waits for backend sessions (IPMI) to close.
 const SESSION_CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -58,79 +59,77 @@ impl Default for EngineOpts {
 
 /// A running daemon.
 pub struct Engine {
-    config: Mutex<Config>,
+    /// What a reload changes: the configuration and `conman.pswd`.
+    settings: Arc<SettingsCell>,
+    /// Reloads apply one at a time.
+    reload_lock: Mutex<()>,
     registry: Arc<Registry>,
-    shared: Arc<Shared>,
+    front: Arc<Frontend>,
     ctx: Arc<ConsoleCtx>,
-    /// Shared with every console started later; replaced when conman.pswd changes.
-    backend_ctx: std::sync::Mutex<BackendCtx>,
+    /// What backends take from the daemon for its whole life.
+    backend_ctx: BackendCtx,
     tracker: TaskTracker,
     cancel: CancellationToken,
-    reset: Arc<AtomicBool>,
-    reset_tmpl: Arc<std::sync::RwLock<Option<String>>>,
-    timestamp_minutes: Arc<AtomicU32>,
 }
 
 impl Engine {
     /// Start every console of `config`.
     pub async fn start(config: Config, opts: EngineOpts) -> std::io::Result<Engine> {
         let logs = LogService::start(opts.log_threads, opts.zero_logs, opts.log_retry)?;
-        let opts_log_retry = opts.log_retry;
         let child_env = Arc::new(opts.child_env);
-        let reset_tmpl: Arc<std::sync::RwLock<Option<String>>> =
-            Arc::new(std::sync::RwLock::new(config.server.resetcmd.clone()));
-        let rt = reset_tmpl.clone();
+        let keepalive = config.server.keepalive;
+        let settings = Arc::new(SettingsCell::new(Settings {
+            config,
+            pswd: opts.pswd,
+        }));
+        let tracker = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        let reset_settings = settings.clone();
         let ctx = Arc::new(ConsoleCtx {
             logs,
             log_path: Arc::new(log_path_fn),
             reset_cmd: Some(Arc::new(move |def: &ConsoleDef| {
-                let t = rt
-                    .read()
-                    .ok()
-                    .and_then(|g| g.clone())
-                    .ok_or("no resetcmd")?;
-                expand(&t, def).map_err(|e| e.to_string())
+                let s = reset_settings.get();
+                let t = s.config.server.resetcmd.as_deref().ok_or("no resetcmd")?;
+                expand(t, def).map_err(|e| e.to_string())
             })),
             child_env: child_env.clone(),
+            tasks: tracker.clone(),
         });
         let registry = Arc::new(Registry::default());
-        let reset = Arc::new(AtomicBool::new(config.server.resetcmd.is_some()));
-        let shared = Arc::new(Shared {
+        let front = Arc::new(Frontend {
             registry: registry.clone(),
+            settings: settings.clone(),
             resolver: Default::default(),
-            reset: reset.clone(),
-            keepalive: config.server.keepalive,
+            keepalive,
             handshake_timeout: opts.handshake_timeout,
         });
         let backend_ctx = BackendCtx {
             child_env,
-            keepalive: config.server.keepalive,
-            pswd: opts.pswd.clone(),
+            keepalive,
             background: TaskTracker::new(),
             dirwatch: Default::default(),
         };
-        let tracker = TaskTracker::new();
-        let cancel = CancellationToken::new();
-        let mut handles = Vec::new();
-        for def in &config.consoles {
-            handles.push(spawn_console(def, &ctx, &backend_ctx, &tracker, &cancel));
-        }
-        registry.replace(handles);
-        let timestamp_minutes = Arc::new(AtomicU32::new(config.server.timestamp_minutes));
         let d = Engine {
-            config: Mutex::new(config),
+            settings,
+            reload_lock: Mutex::new(()),
             registry,
-            shared,
+            front,
             ctx,
-            backend_ctx: std::sync::Mutex::new(backend_ctx),
+            backend_ctx,
             tracker,
             cancel,
-            reset,
-            reset_tmpl,
-            timestamp_minutes,
         };
+        let now = d.settings.get();
+        let handles = now
+            .config
+            .consoles
+            .iter()
+            .map(|def| d.spawn_console(def, now.pswd.as_deref()))
+            .collect();
+        d.registry.replace(handles);
         d.spawn_marks();
-        d.spawn_log_retry(opts_log_retry);
+        d.spawn_log_retry(opts.log_retry);
         Ok(d)
     }
 
@@ -138,7 +137,7 @@ impl Engine {
     pub fn serve(&self, listener: TcpListener) {
         self.tracker.spawn(server::accept_loop(
             listener,
-            self.shared.clone(),
+            self.front.clone(),
             self.tracker.clone(),
             self.cancel.child_token(),
         ));
@@ -147,6 +146,11 @@ impl Engine {
     /// The running consoles.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.get()
     }
 
     /// SIGHUP, part 1: re-expand and reopen every console log.
@@ -160,7 +164,7 @@ impl Engine {
     /// stop (their clients are told why), changed ones restart, the rest keep running
     /// with their clients attached.
     pub async fn reload(&self, new: Config) -> Vec<String> {
-        let pswd = self.backend_ctx().pswd;
+        let pswd = self.settings.get().pswd.clone();
         self.reload_with_pswd(new, pswd).await
     }
 
@@ -171,29 +175,17 @@ impl Engine {
         new: Config,
         pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
     ) -> Vec<String> {
-        let mut cur = self.config.lock().await;
-        let old_ctx = self.backend_ctx();
-        let new_ctx = BackendCtx {
-            pswd,
-            ..old_ctx.clone()
-        };
-        let mut changes = cfg::diff(&cur, &new);
-        for def in &new.consoles {
-            let ConsoleSpec::Ipmi(spec) = &def.spec else {
-                continue;
-            };
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let old = self.settings.get();
+        let new = Settings { config: new, pswd };
+        let mut changes = cfg::diff(&old.config, &new.config);
+        for def in &new.config.consoles {
             let unchanged = !changes.iter().any(|c| {
                 matches!(c, ConsoleChange::Added(n) | ConsoleChange::Changed(n) if n == &def.name)
             });
-            if unchanged
-                && backend::ipmi_credentials(spec, &old_ctx)
-                    != backend::ipmi_credentials(spec, &new_ctx)
-            {
+            if unchanged && backend::needs_restart(def, old.pswd.as_deref(), new.pswd.as_deref()) {
                 changes.push(ConsoleChange::Changed(def.name.clone()));
             }
-        }
-        if let Ok(mut g) = self.backend_ctx.lock() {
-            *g = new_ctx.clone();
         }
         let running: HashMap<String, ConsoleHandle> = self
             .registry
@@ -242,30 +234,17 @@ impl Engine {
             }
         }
         let next = new
+            .config
             .consoles
             .iter()
             .map(|def| match running.get(&def.name) {
                 Some(h) if !restart.contains(def.name.as_str()) => h.clone(),
-                _ => spawn_console(def, &self.ctx, &new_ctx, &self.tracker, &self.cancel),
+                _ => self.spawn_console(def, new.pswd.as_deref()),
             })
             .collect();
         self.registry.replace(next);
-        self.reset
-            .store(new.server.resetcmd.is_some(), Ordering::Relaxed);
-        if let Ok(mut t) = self.reset_tmpl.write() {
-            *t = new.server.resetcmd.clone();
-        }
-        self.timestamp_minutes
-            .store(new.server.timestamp_minutes, Ordering::Relaxed);
-        *cur = new;
+        self.settings.set(new);
         summary
-    }
-
-    fn backend_ctx(&self) -> BackendCtx {
-        match self.backend_ctx.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
     }
 
     /// Stop everything and wait (bounded) for logs to flush and children to go.
@@ -278,7 +257,7 @@ impl Engine {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.ctx.logs.sync()).await;
         // Consoles are gone; give IPMI sessions a moment to deactivate SOL and close,
         // so a restarted daemon finds the BMCs' few session slots free.
-        let background = self.backend_ctx().background;
+        let background = &self.backend_ctx.background;
         background.close();
         let _ = tokio::time::timeout(SESSION_CLOSE_GRACE, background.wait()).await;
     }
@@ -298,12 +277,13 @@ impl Engine {
     }
 
     fn spawn_marks(&self) {
-        let minutes = self.timestamp_minutes.clone();
+        let settings = self.settings.clone();
         let registry = self.registry.clone();
         let cancel = self.cancel.child_token();
+        let minutes = move || settings.get().config.server.timestamp_minutes;
         self.tracker.spawn(async move {
             loop {
-                let n = minutes.load(Ordering::Relaxed);
+                let n = minutes();
                 let wait = if n == 0 {
                     Duration::from_secs(60)
                 } else {
@@ -313,7 +293,7 @@ impl Engine {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}
                 }
-                if n == 0 || minutes.load(Ordering::Relaxed) != n {
+                if n == 0 || minutes() != n {
                     continue;
                 }
                 for c in registry.snapshot().iter() {
@@ -322,23 +302,21 @@ impl Engine {
             }
         });
     }
-}
 
-fn spawn_console(
-    def: &ConsoleDef,
-    ctx: &Arc<ConsoleCtx>,
-    bctx: &BackendCtx,
-    tracker: &TaskTracker,
-    cancel: &CancellationToken,
-) -> ConsoleHandle {
-    let backend = backend::for_console(def, bctx);
-    console::spawn(
-        Arc::new(def.clone()),
-        backend,
-        ctx.clone(),
-        tracker,
-        cancel.child_token(),
-    )
+    fn spawn_console(
+        &self,
+        def: &ConsoleDef,
+        pswd: Option<&conmand_core::pswd::PasswordDb>,
+    ) -> ConsoleHandle {
+        let backend = backend::for_console(def, &self.backend_ctx, pswd);
+        console::spawn(
+            Arc::new(def.clone()),
+            backend,
+            self.ctx.clone(),
+            &self.tracker,
+            self.cancel.child_token(),
+        )
+    }
 }
 
 /// Time until the next `server timestamp=` mark: the next multiple of `n` minutes

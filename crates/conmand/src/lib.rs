@@ -6,8 +6,10 @@
 //! ## Layout
 //!
 //! - [`engine`]: the running daemon: consoles, listeners, reload, shutdown.
-//! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions.
-//! - [`registry`]: name → console handle.
+//! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions;
+//!   [`frontend`]: what they share (console selection, reverse DNS).
+//! - [`registry`]: name → console handle; [`settings`]: what a reload changes, as one
+//!   [`snapshot`].
 //! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`).
 //! - [`check`]: `conmand -t`, the configuration check.
 //! - [`fsprobe`]: the real-file-system [`FsProbe`](conmand_core::config::FsProbe)
@@ -32,6 +34,7 @@ pub mod console;
 pub mod daemon;
 pub mod daemonlog;
 pub mod engine;
+pub mod frontend;
 pub mod fsprobe;
 pub mod logfile;
 pub mod registry;
@@ -39,4 +42,6 @@ pub mod reset;
 pub mod run;
 pub mod server;
 pub mod session;
+pub mod settings;
+pub mod snapshot;
 pub mod timefmt;

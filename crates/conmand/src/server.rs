@@ -1,66 +1,22 @@
-//! The TCP accept loop: one task per client connection, errors stop at the task.
+//! The TCP accept loop: one task per client connection (in a `client` tracing span
+//! named by the peer address), errors stop at the task.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conmand_core::protocol::{Request, RequestError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
-use crate::client::{self, Resolver};
-use crate::console::ConsoleHandle;
-use crate::registry::Registry;
-
-/// What every client task needs.
-pub struct Shared {
-    /// The running consoles.
-    pub registry: Arc<Registry>,
-    /// Reverse-DNS cache for client addresses.
-    pub resolver: Resolver,
-    /// The daemon has a `resetcmd` (`OK OPTION=RESET`).
-    pub reset: Arc<std::sync::atomic::AtomicBool>,
-    /// SO_KEEPALIVE on client sockets.
-    pub keepalive: bool,
-    /// How long a client may take to complete its handshake.
-    pub handshake_timeout: Duration,
-}
-
-impl Shared {
-    /// The consoles a request names, deduplicated and sorted in ConMan's natural
-    /// order, after ConMan's checks (errors 3, 5, 6: `matching::resolve`), and
-    /// whether the session is a broadcast. QUERY with no pattern means all consoles.
-    pub fn resolve(
-        &self,
-        consoles: &[ConsoleHandle],
-        req: &Request,
-    ) -> Result<(Vec<ConsoleHandle>, bool), RequestError> {
-        let names: Vec<&str> = consoles.iter().map(|c| c.name()).collect();
-        let sel = conmand_core::matching::resolve(req, &names)?;
-        let list = sel
-            .consoles
-            .into_iter()
-            .map(|i| consoles[i].clone())
-            .collect();
-        Ok((list, sel.broadcast))
-    }
-
-    /// The names a request matched, for the trailer of error 6.
-    pub fn matched_names(&self, consoles: &[ConsoleHandle], req: &Request) -> Vec<String> {
-        let names: Vec<&str> = consoles.iter().map(|c| c.name()).collect();
-        conmand_core::matching::select(&req.consoles, req.regex, &names)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| names[i].to_string())
-            .collect()
-    }
-}
+use crate::client;
+use crate::frontend::Frontend;
 
 /// Accept clients on `listener` until `cancel` fires.
 pub async fn accept_loop(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    front: Arc<Frontend>,
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
@@ -73,14 +29,18 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
-                let shared = shared.clone();
+                let front = front.clone();
                 let cancel = cancel.clone();
-                tracker.spawn(async move {
-                    tokio::select! {
-                        _ = cancel.cancelled() => {}
-                        _ = serve(stream, peer, shared) => {}
+                let span = tracing::info_span!("client", %peer);
+                tracker.spawn(
+                    async move {
+                        tokio::select! {
+                            _ = cancel.cancelled() => {}
+                            _ = serve(stream, peer, front) => {}
+                        }
                     }
-                });
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 // Out of descriptors, typically: wait and try again; never exit.
@@ -95,12 +55,12 @@ pub async fn accept_loop(
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+async fn serve(stream: TcpStream, peer: SocketAddr, front: Arc<Frontend>) {
     let _ = stream.set_nodelay(true);
-    if shared.keepalive {
+    if front.keepalive {
         let _ = socket2::SockRef::from(&stream).set_keepalive(true);
     }
-    client::handle(stream, peer, shared).await;
+    client::handle(stream, peer, front).await;
 }
 
 /// Bind the listening sockets: 127.0.0.1 and ::1 with `loopback`, otherwise every

@@ -130,7 +130,7 @@ impl Session {
                         break;
                     }
                     out.clear();
-                    if kicked || !read_open && rx.is_empty() {
+                    if kicked || (!read_open || shared.is_kicked()) && rx.is_empty() {
                         break;
                     }
                 }

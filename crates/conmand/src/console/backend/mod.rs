@@ -5,7 +5,8 @@
 //! it, calls [`Backend::open`] when it wants a connection, reads from the returned
 //! [`Connection::reader`] and writes client input and breaks through
 //! [`Connection::writer`]. Reconnect timing is the actor's job, driven by the
-//! [`Backoff`] the backend reports.
+//! [`Backoff`] the backend reports. [`for_console`] and [`needs_restart`] are the only
+//! places that look at a console's kind.
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conmand_core::config::{ConsoleDef, ConsoleSpec};
+use conmand_core::pswd::PasswordDb;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub mod dirwatch;
@@ -111,23 +113,28 @@ pub(crate) fn os_error_text(err: &io::Error) -> String {
     }
 }
 
-/// What backends need from the daemon.
+/// What backends need from the daemon (fixed for the daemon's life; what a reload
+/// changes is passed to [`for_console`] and [`needs_restart`]).
 #[derive(Clone, Default)]
 pub struct BackendCtx {
     /// The cleaned environment for programs the daemon starts.
     pub child_env: Arc<Vec<(OsString, OsString)>>,
     /// `server keepalive=`: SO_KEEPALIVE on network consoles.
     pub keepalive: bool,
-    /// `conman.pswd`: IPMI credentials for consoles whose ipmiopts give no password.
-    pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
-    /// Background tasks of backends (IPMI session drivers) that shutdown waits for.
+    /// Background tasks of backends (IPMI session drivers, process reapers) that
+    /// shutdown waits for.
     pub background: tokio_util::task::TaskTracker,
     /// Wakes `unix:` consoles when their socket appears.
     pub dirwatch: dirwatch::DirWatch,
 }
 
-/// The one place that maps a console kind to its backend.
-pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
+/// The one place that maps a console kind to its backend. `pswd` is the current
+/// `conman.pswd` database.
+pub fn for_console(
+    def: &ConsoleDef,
+    ctx: &BackendCtx,
+    pswd: Option<&PasswordDb>,
+) -> Box<dyn Backend> {
     match &def.spec {
         ConsoleSpec::Process(p) => Box::new(process::ProcessBackend::with_tracker(
             p.argv.clone(),
@@ -145,7 +152,7 @@ pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
             ctx.keepalive,
         )),
         ConsoleSpec::Ipmi(spec) => {
-            match ipmi::IpmiBackend::new(spec, ipmi_credentials(spec, ctx)) {
+            match ipmi::IpmiBackend::new(spec, ipmi::credentials(spec, pswd)) {
                 Ok(mut b) => {
                     b.set_tracker(ctx.background.clone());
                     Box::new(b)
@@ -159,32 +166,20 @@ pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
     }
 }
 
-/// IPMI credentials: `ipmiopts` first; a missing password comes from `conman.pswd`
-/// (the first line whose host regex matches the whole host and whose user matches).
-pub fn ipmi_credentials(
-    spec: &conmand_core::config::IpmiSpec,
-    ctx: &BackendCtx,
-) -> conmand_core::ipmi::IpmiCredentials {
-    let opts = &spec.opts;
-    let mut creds = conmand_core::ipmi::IpmiCredentials {
-        username: opts.username.clone().unwrap_or_default(),
-        password: opts.password.clone().unwrap_or_default(),
-        k_g: opts.k_g.clone(),
-    };
-    if opts.password.is_none() {
-        let found = ctx
-            .pswd
-            .as_ref()
-            .and_then(|db| db.lookup(&spec.host, opts.username.as_deref()));
-        if let Some(c) = found {
-            creds.username = c.user.clone();
-            creds.password = c.password.clone();
-            if creds.k_g.is_none() {
-                creds.k_g = c.k_g.clone();
-            }
+/// Whether a console whose definition did not change must restart anyway because
+/// what its backend took from the daemon's settings did: an IPMI console whose
+/// `conman.pswd` credentials changed.
+pub fn needs_restart(
+    def: &ConsoleDef,
+    old_pswd: Option<&PasswordDb>,
+    new_pswd: Option<&PasswordDb>,
+) -> bool {
+    match &def.spec {
+        ConsoleSpec::Ipmi(spec) => {
+            ipmi::credentials(spec, old_pswd) != ipmi::credentials(spec, new_pswd)
         }
+        _ => false,
     }
-    creds
 }
 
 /// A console whose options cannot work (e.g. an IPMI password over 20 bytes): it
