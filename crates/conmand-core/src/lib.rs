@@ -11,6 +11,8 @@
 //!   [`config::ConsoleSpec`], …), the parser and the validator, `%` expansion, the
 //!   reload diff and the printer.
 //! - [`pswd`]: the `/etc/conman.pswd` IPMI password database.
+//! - [`admission`]: client counts against `maxclients` and the per-host share;
+//!   [`ratelimit`]: a token bucket (escape notices per client).
 //! - [`client_escape`]: the `conman` client's keyboard escapes (`&.`, `&?`, `&B`, …) as a
 //!   pure state machine, plus its help and status texts.
 //! - [`protocol`]: the client ↔ daemon handshake: tokenizer, greeting, request and
@@ -29,6 +31,7 @@
 //!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod client_escape;
 pub mod config;
 pub mod escape;
@@ -38,4 +41,5 @@ pub mod matching;
 pub mod notice;
 pub mod protocol;
 pub mod pswd;
+pub mod ratelimit;
 pub mod telnet;

@@ -43,9 +43,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut buf = BytesMut::with_capacity(1024);
+    // The whole exchange before the session, reverse lookup and replies included,
+    // must finish by this deadline.
+    let deadline = tokio::time::Instant::now() + front.handshake_timeout;
     let host = front.resolver.short_name(peer.ip()).await;
-    let res = tokio::time::timeout(
-        front.handshake_timeout,
+    let res = tokio::time::timeout_at(
+        deadline,
         handshake(&mut stream, &mut buf, &host, peer, &front),
     )
     .await;
@@ -66,8 +69,18 @@ where
         tracing::info!("Client <{label}> issued query");
         return;
     }
-    let Some((consoles, kind)) = select_for_session(&mut stream, &req, &label, &front).await else {
-        return;
+    let selected = tokio::time::timeout_at(
+        deadline,
+        select_for_session(&mut stream, &req, &label, &front),
+    )
+    .await;
+    let (consoles, kind) = match selected {
+        Ok(Some(v)) => v,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::info!("Client <{label}> dropped: handshake timed out");
+            return;
+        }
     };
     match kind {
         SessionKind::Monitor => tracing::info!(
@@ -89,7 +102,7 @@ where
         SessionKind::ReadWrite => AttachMode::Connect { force: req.force },
         SessionKind::Broadcast => AttachMode::Broadcast { force: req.force },
     };
-    let session = Session::new(client, consoles, kind, req.quiet);
+    let session = Session::new(client, consoles, kind, req.quiet, front.stall_timeout);
     session.run(stream, buf, mode).await;
     tracing::info!("Client <{label}> disconnected");
 }
@@ -138,7 +151,7 @@ where
     };
     if req.command == ReqCommand::Query {
         let snapshot = front.registry.snapshot();
-        match front.resolve(&snapshot, &req) {
+        match front.resolve(&snapshot, &req).await {
             Ok((list, _)) => {
                 let names = list.iter().map(|c| c.name().to_string()).collect();
                 send(
@@ -174,14 +187,14 @@ where
     S: AsyncWrite + Unpin,
 {
     let snapshot = front.registry.snapshot();
-    let (list, broadcast) = match front.resolve(&snapshot, req) {
+    let (list, broadcast) = match front.resolve(&snapshot, req).await {
         Ok(v) => v,
         Err(e) => {
             crate::notice!("Client <{label}> request failed: {e}");
             let mut out = BytesMut::new();
             e.to_response().encode(&mut out);
             if let RequestError::TooManyConsoles(_) = e {
-                let names = front.matched_names(&snapshot, req);
+                let names = front.matched_names(&snapshot, req).await;
                 encode_match_list(names.iter().map(String::as_str), &mut out);
             }
             stream.write_all(&out).await.ok();
@@ -198,9 +211,7 @@ where
     if kind != SessionKind::Monitor && !req.force && !req.join {
         let mut busy = Vec::new();
         for c in &list {
-            let writers = tokio::time::timeout(HANDSHAKE_TIMEOUT, c.writers())
-                .await
-                .unwrap_or_default();
+            let writers = c.writers().await;
             if !writers.is_empty() {
                 busy.push((c.name().to_string(), writers));
             }

@@ -38,6 +38,9 @@ pub struct EngineOpts {
     pub child_env: Vec<(OsString, OsString)>,
     /// How long a client may take to complete its handshake.
     pub handshake_timeout: Duration,
+    /// How long a write to a client may make no progress before the client is
+    /// dropped.
+    pub stall_timeout: Duration,
     /// How often a console log that could not be opened is tried again.
     pub log_retry: Duration,
     /// IPMI password database (`conman.pswd`).
@@ -51,6 +54,7 @@ impl Default for EngineOpts {
             log_threads: 2,
             child_env: crate::daemon::env::cleaned_env(),
             handshake_timeout: crate::client::HANDSHAKE_TIMEOUT,
+            stall_timeout: crate::session::STALL_TIMEOUT,
             log_retry: crate::logfile::REOPEN_RETRY,
             pswd: None,
         }
@@ -97,13 +101,15 @@ impl Engine {
             tasks: tracker.clone(),
         });
         let registry = Arc::new(Registry::default());
-        let front = Arc::new(Frontend {
-            registry: registry.clone(),
-            settings: settings.clone(),
-            resolver: Default::default(),
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let front = Arc::new(Frontend::new(
+            registry.clone(),
+            settings.clone(),
             keepalive,
-            handshake_timeout: opts.handshake_timeout,
-        });
+            opts.handshake_timeout,
+            opts.stall_timeout,
+            nofile,
+        ));
         let backend_ctx = BackendCtx {
             child_env,
             keepalive,
@@ -128,6 +134,13 @@ impl Engine {
             .map(|def| d.spawn_console(def, now.pswd.as_deref()))
             .collect();
         d.registry.replace(handles);
+        let (limit, max) = (d.front.client_limit(), now.config.server.maxclients);
+        if let Some(n) = nofile.filter(|_| limit < max) {
+            tracing::warn!(
+                "Open file limit {n} leaves room for {limit} clients beside the consoles' {} descriptors (maxclients={max}); raise nofile",
+                d.registry.descriptors()
+            );
+        }
         d.spawn_marks();
         d.spawn_log_retry(opts.log_retry);
         Ok(d)
@@ -146,6 +159,16 @@ impl Engine {
     /// The running consoles.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> usize {
+        self.front.client_count()
+    }
+
+    /// How many clients may be connected now (see [`Frontend::client_limit`]).
+    pub fn client_limit(&self) -> usize {
+        self.front.client_limit()
     }
 
     /// The current settings.

@@ -3,6 +3,7 @@
 //! Readers (client handshakes) take a cheap snapshot; a reload swaps in a new list.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::console::ConsoleHandle;
 use crate::snapshot::Snapshot;
@@ -11,6 +12,8 @@ use crate::snapshot::Snapshot;
 #[derive(Default)]
 pub struct Registry {
     consoles: Snapshot<Vec<ConsoleHandle>>,
+    /// Descriptors the consoles hold when all are connected and logged.
+    descriptors: AtomicUsize,
 }
 
 impl Registry {
@@ -21,11 +24,18 @@ impl Registry {
 
     /// Replace the list.
     pub fn replace(&self, list: Vec<ConsoleHandle>) {
+        let fds = list.iter().map(ConsoleHandle::descriptors).sum();
         self.consoles.set(list);
+        self.descriptors.store(fds, Ordering::Relaxed);
     }
 
     /// The console called `name`, if running.
     pub fn get(&self, name: &str) -> Option<ConsoleHandle> {
         self.snapshot().iter().find(|c| c.name() == name).cloned()
+    }
+
+    /// File descriptors the consoles hold when all are connected and logged.
+    pub fn descriptors(&self) -> usize {
+        self.descriptors.load(Ordering::Relaxed)
     }
 }

@@ -1,10 +1,15 @@
 //! The TCP accept loop: one task per client connection (in a `client` tracing span
-//! named by the peer address), errors stop at the task.
+//! named by the peer address), errors stop at the task. A connection over
+//! `maxclients` (or its host's share, or the descriptors left beside the consoles)
+//! is answered with an error and closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use conmand_core::admission::Refusal;
+use conmand_core::protocol::{ErrorCode, Response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,6 +26,7 @@ pub async fn accept_loop(
     cancel: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(10);
+    let started = tokio::time::Instant::now();
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -29,6 +35,20 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
+                let ticket = match front.admit(peer.ip()) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        front.log_refusal(peer, &why, started.elapsed().as_millis() as u64);
+                        // Answer a bounded number at a time; past that, just close.
+                        if let Ok(permit) = front.refusing.clone().try_acquire_owned() {
+                            tracker.spawn(async move {
+                                refuse(stream, &why).await;
+                                drop(permit);
+                            });
+                        }
+                        continue;
+                    }
+                };
                 let front = front.clone();
                 let cancel = cancel.clone();
                 let span = tracing::info_span!("client", %peer);
@@ -38,6 +58,7 @@ pub async fn accept_loop(
                             _ = cancel.cancelled() => {}
                             _ = serve(stream, peer, front) => {}
                         }
+                        drop(ticket);
                     }
                     .instrument(span),
                 );
@@ -53,6 +74,30 @@ pub async fn accept_loop(
             }
         }
     }
+}
+
+/// How long a refused connection may take to send its greeting, take the answer
+/// and close.
+const REFUSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Answer a connection over the limits as ConMan answers a bad greeting (`ERROR
+/// CODE=2 MESSAGE='…'`), then close. The greeting is read first (briefly), so the
+/// client, which reads the reply after sending it, gets the message rather than a
+/// reset connection.
+async fn refuse(mut stream: TcpStream, why: &Refusal) {
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(REFUSE_WAIT, stream.read(&mut buf)).await;
+    let rsp = Response::Error {
+        code: ErrorCode::BadRequest,
+        message: why.to_string(),
+    };
+    let _ = tokio::time::timeout(REFUSE_WAIT, stream.write_all(&rsp.to_bytes())).await;
+    let _ = stream.shutdown().await;
+    // Read until the client closes, so our close sends FIN rather than RST.
+    let _ = tokio::time::timeout(REFUSE_WAIT, async {
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 async fn serve(stream: TcpStream, peer: SocketAddr, front: Arc<Frontend>) {

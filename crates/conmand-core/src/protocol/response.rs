@@ -222,6 +222,10 @@ pub enum RequestError {
     /// Error 7: this many matched consoles already have writers.
     #[error("{}", busy_message(*.0))]
     BusyConsoles(usize),
+    /// Error 2 (not in ConMan): matching the request's patterns would cost more
+    /// than the daemon allows one request; the text says how much.
+    #[error("{0}")]
+    TooComplex(String),
 }
 
 /// The message of error 7, singular for one console.
@@ -242,6 +246,7 @@ impl RequestError {
             RequestError::NoConsoles => ErrorCode::NoConsoles,
             RequestError::TooManyConsoles(_) => ErrorCode::TooManyConsoles,
             RequestError::BusyConsoles(_) => ErrorCode::BusyConsoles,
+            RequestError::TooComplex(_) => ErrorCode::BadRequest,
         }
     }
 

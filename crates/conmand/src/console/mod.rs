@@ -155,6 +155,8 @@ pub struct ConsoleHandle {
     pub def: Arc<ConsoleDef>,
     tx: mpsc::Sender<Command>,
     up: Arc<UpState>,
+    /// Descriptors the console holds when connected and logged.
+    descriptors: usize,
 }
 
 /// A console's published connection state. Lighter than a `watch` channel, whose
@@ -198,6 +200,11 @@ impl ConsoleHandle {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// File descriptors the console holds when it is connected and logged.
+    pub fn descriptors(&self) -> usize {
+        self.descriptors
     }
 
     /// Whether the actor has ended.
@@ -245,6 +252,7 @@ pub fn spawn(
 ) -> ConsoleHandle {
     let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
     let up = Arc::new(UpState::default());
+    let descriptors = backend.descriptors() + usize::from(def.log.is_some());
     let name: Arc<str> = Arc::from(def.name.as_str());
     let span = tracing::info_span!("console", name = %name);
     let actor = actor::Actor {
@@ -264,7 +272,12 @@ pub fn spawn(
         _ended: Ended(up.clone()),
     };
     tracker.spawn(actor.run().instrument(span));
-    ConsoleHandle { def, tx, up }
+    ConsoleHandle {
+        def,
+        tx,
+        up,
+        descriptors,
+    }
 }
 
 /// Counter for client ids.

@@ -233,6 +233,13 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Run `fut` under [`WAIT`], panicking with `what` on timeout.
+pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
 /// Poll a condition (file contents, ...) until true or WAIT passes.
 pub async fn eventually<F: FnMut() -> bool>(what: &str, mut f: F) {
     let deadline = tokio::time::Instant::now() + WAIT;

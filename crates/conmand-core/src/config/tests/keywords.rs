@@ -232,6 +232,24 @@ fn server_nofile() {
 }
 
 #[test]
+fn server_maxclients() {
+    assert_eq!(server("server maxclients=64").maxclients, 64);
+    assert_eq!(server("server port=7890").maxclients, 4096);
+    assert_eq!(
+        err1("server maxclients=0\n"),
+        "invalid MAXCLIENTS value 0 (1 to 1000000)"
+    );
+    assert_eq!(
+        err1("server maxclients=many\n"),
+        "expected INTEGER for MAXCLIENTS value"
+    );
+    assert_eq!(
+        err1("global maxclients=5\n"),
+        "unrecognized token 'maxclients'"
+    );
+}
+
+#[test]
 fn server_pidfile_first_line_wins() {
     assert_eq!(
         server("server pidfile=\"run/c.pid\"").pidfile,

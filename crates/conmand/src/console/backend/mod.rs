@@ -48,6 +48,12 @@ pub trait Backend: Send + Sync {
     fn ready_hint(&self) -> Option<BoxFuture<'static, ()>> {
         None
     }
+
+    /// File descriptors a live connection holds (the daemon keeps this many per
+    /// console in reserve, so clients cannot starve reconnects).
+    fn descriptors(&self) -> usize {
+        1
+    }
 }
 
 /// A live connection to a console device.

@@ -124,6 +124,11 @@ impl Backend for ProcessBackend {
         Box::pin(async move { self.spawn() })
     }
 
+    fn descriptors(&self) -> usize {
+        // The pty master and the child's exit notification.
+        2
+    }
+
     fn backoff(&self) -> Backoff {
         // ConMan's PROCESS_MIN_TIMEOUT / PROCESS_MAX_TIMEOUT (reference §2.2).
         Backoff {
