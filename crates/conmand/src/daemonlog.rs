@@ -206,19 +206,6 @@ pub fn timestamp_now() -> String {
     chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// The text of an I/O error the way C's `strerror` prints it: Rust's
-/// `"No such file or directory (os error 2)"` becomes `"No such file or directory"`.
-pub fn errno_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    match err.raw_os_error() {
-        Some(code) => text
-            .strip_suffix(&format!(" (os error {code})"))
-            .map(str::to_owned)
-            .unwrap_or(text),
-        None => text,
-    }
-}
-
 fn push_lines(out: &mut String, timestamp: Option<&str>, priority: Priority, message: &str) {
     let prefix = format!("{}:", label(priority));
     let message = message.strip_suffix('\n').unwrap_or(message);
@@ -474,7 +461,7 @@ fn open_logfile(spec: &LogfileSpec, truncate: bool) -> Result<OpenLogfile, Strin
         format!(
             "Unable to open daemon logfile \"{}\": {}",
             path.display(),
-            errno_text(&e)
+            conmand_core::oserror::strerror(&e)
         )
     })?;
     if rustix::fs::fcntl_lock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
@@ -810,14 +797,6 @@ mod tests {
             assert_eq!(parse_priority(name), Some(p), "{name}");
         }
         assert_eq!(parse_priority("loud"), None);
-    }
-
-    #[test]
-    fn errno_text_drops_rust_suffix() {
-        let e = io::Error::from_raw_os_error(libc::ENOENT);
-        assert_eq!(errno_text(&e), "No such file or directory");
-        let other = io::Error::other("plain");
-        assert_eq!(errno_text(&other), "plain");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conmand_core::config::LogOpts;
+use conmand_core::oserror::strerror;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::timefmt;
@@ -416,7 +417,7 @@ impl LogFile {
                 tracing::warn!(
                     "Unable to open logfile \"{}\": {}",
                     self.path.display(),
-                    crate::console::backend::os_error_text(&e)
+                    strerror(&e)
                 );
             }
         }
@@ -464,7 +465,7 @@ impl LogFile {
                     tracing::warn!(
                         "Unable to write to logfile \"{}\": {}; keeping up to {} bytes until it works",
                         self.path.display(),
-                        crate::console::backend::os_error_text(&e),
+                        strerror(&e),
                         MAX_PENDING
                     );
                     self.write_failed = true;

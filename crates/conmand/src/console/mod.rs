@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use conmand_core::config::ConsoleDef;
 use conmand_core::notice::{self, Notice};
+use conmand_core::oserror::strerror;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Sleep;
@@ -503,11 +504,7 @@ impl Actor {
         let Some(live) = self.live.take() else { return };
         self.up.set(false);
         if let Some(e) = err {
-            tracing::info!(
-                "Unable to read from [{}]: {}",
-                self.name,
-                backend::os_error_text(&e)
-            );
+            tracing::info!("Unable to read from [{}]: {}", self.name, strerror(&e));
         }
         let uptime = live.up_since.elapsed();
         if let Some(t) = &live.target {

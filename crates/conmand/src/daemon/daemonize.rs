@@ -31,10 +31,11 @@ use std::io::{self, PipeWriter, Read, Write};
 use std::process;
 
 use conmand_core::config::Priority;
+use conmand_core::oserror::strerror;
 use nix::unistd::ForkResult;
 use rustix::fs::Mode;
 
-use crate::daemonlog::{DaemonLogHandle, errno_text, format_line};
+use crate::daemonlog::{DaemonLogHandle, format_line};
 
 const STATUS_OK: u8 = b'K';
 const STATUS_ERR: u8 = b'E';
@@ -51,13 +52,13 @@ pub enum DaemonError {
         threads: usize,
     },
     /// `pipe` failed.
-    #[error("Unable to create daemon pipe: {}", errno_text(.0))]
+    #[error("Unable to create daemon pipe: {}", strerror(.0))]
     Pipe(#[source] io::Error),
     /// The first `fork` failed.
-    #[error("Unable to create child process: {}", errno_text(.0))]
+    #[error("Unable to create child process: {}", strerror(.0))]
     Fork(#[source] io::Error),
     /// [`terminate_process_group`] failed (ConMan logs this as a warning).
-    #[error("Unable to terminate process group ID {pgid}: {}", errno_text(source))]
+    #[error("Unable to terminate process group ID {pgid}: {}", strerror(source))]
     ProcessGroup {
         /// The process group.
         pgid: i32,
@@ -142,7 +143,7 @@ pub fn begin() -> Result<Daemonizing, DaemonError> {
             &mut writer,
             &format!(
                 "Unable to disassociate controlling tty: {}",
-                errno_text(&e.into())
+                strerror(&e.into())
             ),
         ),
     };
@@ -152,7 +153,7 @@ pub fn begin() -> Result<Daemonizing, DaemonError> {
         Ok(ForkResult::Child) => {}
         Err(e) => report_and_exit(
             &mut writer,
-            &format!("Unable to create grandchild process: {}", errno_text(&e)),
+            &format!("Unable to create grandchild process: {}", strerror(&e)),
         ),
     }
     Ok(Daemonizing { pipe: writer, pgid })
@@ -200,19 +201,19 @@ fn detach_stdio() -> Result<(), String> {
     rustix::process::chdir("/").map_err(|e| {
         format!(
             "Unable to change to root directory: {}",
-            errno_text(&e.into())
+            strerror(&e.into())
         )
     })?;
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| format!("Unable to open \"/dev/null\": {}", errno_text(&e)))?;
+        .map_err(|e| format!("Unable to open \"/dev/null\": {}", strerror(&e)))?;
     let dup = |r: rustix::io::Result<()>, what: &str| {
         r.map_err(|e| {
             format!(
                 "Unable to dup \"/dev/null\" onto {what}: {}",
-                errno_text(&e.into())
+                strerror(&e.into())
             )
         })
     };
@@ -243,7 +244,7 @@ fn wait_for_daemon(mut reader: impl Read, stderr: &mut dyn Write) -> i32 {
             1,
             Some(format!(
                 "Unable to read status from grandchild process: {}",
-                errno_text(&e)
+                strerror(&e)
             )),
         ),
         _ => (

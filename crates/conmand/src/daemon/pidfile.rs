@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::daemonlog::errno_text;
+use conmand_core::oserror::strerror;
 
 /// Errors writing the pidfile; `Display` is ConMan's message.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +29,7 @@ pub enum PidfileError {
         path: PathBuf,
     },
     /// Creating the file failed.
-    #[error("Unable to open pidfile \"{}\": {}", path.display(), errno_text(source))]
+    #[error("Unable to open pidfile \"{}\": {}", path.display(), strerror(source))]
     Open {
         /// The pidfile name.
         path: PathBuf,
@@ -37,7 +37,7 @@ pub enum PidfileError {
         source: io::Error,
     },
     /// Writing the pid failed.
-    #[error("Unable to write to pidfile \"{}\": {}", path.display(), errno_text(source))]
+    #[error("Unable to write to pidfile \"{}\": {}", path.display(), strerror(source))]
     Write {
         /// The pidfile name.
         path: PathBuf,
@@ -45,7 +45,7 @@ pub enum PidfileError {
         source: io::Error,
     },
     /// Removing the file failed (other than it being gone already).
-    #[error("Unable to delete pid file \"{}\": {}", path.display(), errno_text(source))]
+    #[error("Unable to delete pid file \"{}\": {}", path.display(), strerror(source))]
     Remove {
         /// The pidfile name.
         path: PathBuf,

@@ -101,16 +101,6 @@ pub struct Backoff {
     pub reset_after: Duration,
 }
 
-/// `strerror`-style text of an OS error, as ConMan prints it (`No such file or
-/// directory`, without std's ` (os error 2)` suffix). Other errors print as they are.
-pub(crate) fn os_error_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    match (err.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => text[..i].to_owned(),
-        _ => text,
-    }
-}
-
 /// What backends need from the daemon.
 #[derive(Clone, Default)]
 pub struct BackendCtx {

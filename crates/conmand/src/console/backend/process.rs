@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use conmand_core::oserror::strerror;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
@@ -56,12 +57,8 @@ impl ProcessBackend {
 
     fn check_prog(&self) -> Result<(), OpenError> {
         let prog = self.argv.first().map(String::as_str).unwrap_or("");
-        let meta = std::fs::metadata(prog).map_err(|e| {
-            OpenError::Failed(format!(
-                "\"{prog}\" stat error: {}",
-                super::os_error_text(&e)
-            ))
-        })?;
+        let meta = std::fs::metadata(prog)
+            .map_err(|e| OpenError::Failed(format!("\"{prog}\" stat error: {}", strerror(&e))))?;
         if !meta.is_file() {
             return Err(OpenError::Failed(format!("\"{prog}\" not a regular file")));
         }
