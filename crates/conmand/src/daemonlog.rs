@@ -203,7 +203,7 @@ pub fn format_file_line(timestamp: &str, priority: Priority, message: &str) -> S
 
 /// The log-file timestamp for "now", in local time: `YYYY-MM-DD HH:MM:SS`.
 pub fn timestamp_now() -> String {
-    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
+    crate::timefmt::daemon_log_now()
 }
 
 fn push_lines(out: &mut String, timestamp: Option<&str>, priority: Priority, message: &str) {
@@ -636,7 +636,7 @@ impl SyslogSink {
     fn send(&mut self, priority: Priority, message: &str) {
         let pri =
             u16::from(facility_code(self.target.facility)) * 8 + u16::from(severity(priority));
-        let stamp = chrono::Local::now().format("%b %e %H:%M:%S");
+        let stamp = crate::timefmt::syslog_now();
         let line = format!(
             "<{pri}>{stamp} {SYSLOG_IDENT}[{}]: {}",
             std::process::id(),
