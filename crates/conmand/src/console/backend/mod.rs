@@ -155,26 +155,7 @@ pub fn ipmi_credentials(
     spec: &conmand_core::config::IpmiSpec,
     ctx: &BackendCtx,
 ) -> conmand_core::ipmi::IpmiCredentials {
-    let opts = &spec.opts;
-    let mut creds = conmand_core::ipmi::IpmiCredentials {
-        username: opts.username.clone().unwrap_or_default(),
-        password: opts.password.clone().unwrap_or_default(),
-        k_g: opts.k_g.clone(),
-    };
-    if opts.password.is_none() {
-        let found = ctx
-            .pswd
-            .as_ref()
-            .and_then(|db| db.lookup(&spec.host, opts.username.as_deref()));
-        if let Some(c) = found {
-            creds.username = c.user.clone();
-            creds.password = c.password.clone();
-            if creds.k_g.is_none() {
-                creds.k_g = c.k_g.clone();
-            }
-        }
-    }
-    creds
+    conmand_core::ipmi::IpmiCredentials::for_console(&spec.host, &spec.opts, ctx.pswd.as_deref())
 }
 
 /// A console whose options cannot work (e.g. an IPMI password over 20 bytes): it
