@@ -10,7 +10,8 @@
 //! - [`crypto`]: cipher suites, RAKP codes, SIK/K1/K2, integrity and AES-CBC-128.
 //! - [`sol`]: the SOL payload engine (sequence numbers, acks, retransmission,
 //!   partial acceptance, NACK, break ordering).
-//! - [`bmc`]: a small BMC responder for tests (every suite, fault knobs).
+//! - `bmc` (cargo feature `bmc`, and this crate's own tests): a small BMC responder
+//!   for tests and the simulator (every suite, fault knobs). Not part of the daemon.
 //! - [`session`]: the session state machine, from Get Channel Authentication
 //!   Capabilities through RAKP, privilege, SOL activation (with "already active"
 //!   steal), keepalive and teardown.
@@ -21,6 +22,7 @@ use std::time::Duration;
 use crate::config::{IpmiOpts, PrivilegeLevel};
 use crate::pswd::PasswordDb;
 
+#[cfg(any(test, feature = "bmc"))]
 pub mod bmc;
 pub mod crypto;
 pub mod session;
