@@ -3,7 +3,7 @@
 //!
 //! [`begin`] must run while the process is still single-threaded, i.e. **before the
 //! tokio runtime (or any other thread) exists**; it refuses otherwise. It sets the
-//! umask to 0, makes a pipe and forks. The original parent blocks reading the pipe;
+//! umask to [`DAEMON_UMASK`] (022), makes a pipe and forks. The original parent blocks reading the pipe;
 //! the child calls `setsid`, ignores SIGHUP (until the daemon installs its own
 //! handler) and forks again; only the grandchild returns from [`begin`], holding a
 //! [`Daemonizing`]. Stdin, stdout and stderr are still the invoker's, so warnings
@@ -38,6 +38,13 @@ use rustix::fs::Mode;
 use crate::daemonlog::{DaemonLogHandle, format_line};
 
 const STATUS_OK: u8 = b'K';
+
+/// The daemon's umask. ConMan sets 0 and keeps it, so every file its process consoles
+/// and `resetcmd` create is world-writable. The daemon's own files do not depend on it
+/// (each is created with an explicit mode: logs 0600, daemon log and pidfile 0644,
+/// directories 0755), so 022 changes nothing for them and gives children the usual
+/// default.
+pub const DAEMON_UMASK: u32 = 0o022;
 const STATUS_ERR: u8 = b'E';
 
 /// Errors detected in the original process, before any fork succeeded. After the
@@ -123,7 +130,7 @@ pub fn begin() -> Result<Daemonizing, DaemonError> {
     if threads > 1 {
         return Err(DaemonError::Threaded { threads });
     }
-    rustix::process::umask(Mode::empty());
+    rustix::process::umask(Mode::from_raw_mode(DAEMON_UMASK));
     let (reader, writer) = io::pipe().map_err(DaemonError::Pipe)?;
     match fork_process().map_err(DaemonError::Fork)? {
         ForkResult::Parent { child } => {
