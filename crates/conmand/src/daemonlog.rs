@@ -10,7 +10,7 @@
 //! * **the daemon log file** (`server logfile=name[,priority]`), once daemonized:
 //!   `YYYY-MM-DD HH:MM:SS ` (local time), then the same. The name is a `%` template
 //!   expanded by a caller-supplied function on every open, and the file is opened by
-//!   [`open_append`](crate::outfile::open_append): directories created, append
+//!   [`crate::outfile::open_append`]: directories created, append
 //!   mode, mode 0644, a symbolic link refused, write-locked with a POSIX `fcntl`
 //!   lock, and truncated on the very first open when `-z` was given. Failures are
 //!   warnings (`Unable to open daemon logfile "<f>": <err>`,
