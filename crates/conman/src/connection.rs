@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::args::strerror;
+use conmand_core::oserror::strerror;
 use conmand_core::protocol::{Command as RequestCommand, Greeting, Request, Response};
 
 /// ConMan's `CONMAN_ERR_LOCAL`: the error happened in the client.

@@ -27,6 +27,8 @@
 //!   (IAC stripping, ConMan's option answers, 0xFF escaping) as a sans-IO parser.
 //! - [`notice`]: every `\r\n<ConMan> ....\r\n` message the daemon sends to
 //!   clients and logs, with its quiet-mode "info" flag; [`notice::time_delta`].
+//! - [`oserror`]: an `io::Error` as C's `strerror` prints it, for every message that
+//!   quotes an OS error.
 //! - [`ipmi`]: native IPMI v2.0 / RMCP+ Serial-over-LAN: packet codecs, crypto,
 //!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
@@ -39,6 +41,7 @@ pub mod ipmi;
 pub mod logline;
 pub mod matching;
 pub mod notice;
+pub mod oserror;
 pub mod protocol;
 pub mod pswd;
 pub mod ratelimit;

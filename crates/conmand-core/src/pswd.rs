@@ -12,39 +12,18 @@
 //! user equals the wanted user wins. `K_g` may be written as `0x` followed by hex digits.
 //! Nothing here reads a file: the caller passes the text in.
 
-use std::fmt;
-
 use regex::Regex;
 
 use crate::config::{Diagnostic, parse_key};
-
-/// Credentials for one BMC. `Debug` does not show the secrets.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// User name.
-    pub user: String,
-    /// Password bytes (as written).
-    pub password: Vec<u8>,
-    /// K_g key, if the line has a fourth field.
-    pub k_g: Option<Vec<u8>>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &"***")
-            .field("k_g", &self.k_g.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
+use crate::ipmi::IpmiCredentials;
 
 /// One usable line of the file.
 #[derive(Debug, Clone)]
 struct Entry {
     /// The host regex anchored at both ends (`None` = any host).
     host: Option<Regex>,
-    creds: Credentials,
+    /// User, password (as written) and K_g (if the line has a fourth field).
+    creds: IpmiCredentials,
 }
 
 /// The parsed password database.
@@ -104,8 +83,8 @@ impl PasswordDb {
             };
             db.entries.push(Entry {
                 host,
-                creds: Credentials {
-                    user: fields[1].to_string(),
+                creds: IpmiCredentials {
+                    username: fields[1].to_string(),
                     password: fields[2].as_bytes().to_vec(),
                     k_g,
                 },
@@ -126,12 +105,12 @@ impl PasswordDb {
 
     /// The first entry whose regex matches all of `host` and whose user is `user`
     /// (any user when `user` is `None`).
-    pub fn lookup(&self, host: &str, user: Option<&str>) -> Option<&Credentials> {
+    pub fn lookup(&self, host: &str, user: Option<&str>) -> Option<&IpmiCredentials> {
         self.entries
             .iter()
             .find(|e| {
                 e.host.as_ref().is_none_or(|r| r.is_match(host))
-                    && user.is_none_or(|u| u == e.creds.user)
+                    && user.is_none_or(|u| u == e.creds.username)
             })
             .map(|e| &e.creds)
     }
@@ -172,7 +151,7 @@ node[0-9]+ : root : rootpw\r
             b"rootpw"
         );
         assert!(db.lookup("node1x", Some("root")).is_none());
-        assert_eq!(db.lookup("node7", None).unwrap().user, "root");
+        assert_eq!(db.lookup("node7", None).unwrap().username, "root");
         assert_eq!(
             db.lookup("other", None).unwrap().k_g.as_deref(),
             Some(&b"plainkey"[..])
@@ -190,6 +169,43 @@ node[0-9]+ : root : rootpw\r
             "{}",
             d[0].message
         );
+    }
+
+    #[test]
+    fn console_credentials_prefer_ipmiopts_then_the_file() {
+        use crate::config::IpmiOpts;
+        let (db, _) = PasswordDb::parse(DB, "conman.pswd");
+        let opts = |user: Option<&str>, pw: Option<&[u8]>, kg: Option<&[u8]>| IpmiOpts {
+            username: user.map(str::to_owned),
+            password: pw.map(<[u8]>::to_vec),
+            k_g: kg.map(<[u8]>::to_vec),
+            ..IpmiOpts::default()
+        };
+        let creds = |host, o: &IpmiOpts| IpmiCredentials::for_console(host, o, Some(&db));
+        // A password in ipmiopts: the file is not consulted.
+        let c = creds("node1", &opts(Some("root"), Some(b"given"), None));
+        assert_eq!(
+            (c.username.as_str(), &c.password[..]),
+            ("root", &b"given"[..])
+        );
+        assert_eq!(c.k_g, None);
+        // No password: user, password and K_g come from the first matching line.
+        let c = creds("192.168.1.11", &opts(Some("admin"), None, None));
+        assert_eq!(c.password, b"password1");
+        assert_eq!(c.k_g.as_deref(), Some(&[1, 2, 0xff][..]));
+        // ... but a K_g from ipmiopts wins.
+        let c = creds("192.168.1.11", &opts(Some("admin"), None, Some(b"mine")));
+        assert_eq!(
+            (&c.password[..], c.k_g.as_deref()),
+            (&b"password1"[..], Some(&b"mine"[..]))
+        );
+        // No user in ipmiopts: the line's user is taken.
+        assert_eq!(creds("node4", &opts(None, None, None)).username, "root");
+        // Nothing matches: what ipmiopts had (the null user, no password).
+        let c = creds("node1x", &opts(Some("root"), None, None));
+        assert_eq!((c.username.as_str(), c.password.len()), ("root", 0));
+        let none = IpmiCredentials::for_console("node4", &opts(None, None, None), None);
+        assert_eq!(none, IpmiCredentials::default());
     }
 
     #[test]

@@ -11,7 +11,6 @@
 //! The exit code is 0 when there is no error, 1 otherwise.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
@@ -24,15 +23,6 @@ use serde_json::{Value, json};
 
 use crate::cli::Cli;
 use crate::fsprobe::RealProbe;
-
-/// Formats one `strftime` conversion at the current local time.
-pub fn local_strftime(c: char) -> String {
-    let mut s = String::new();
-    // Only called with the conversions in TIME_SPECIFIERS, which chrono supports; a
-    // formatting error would leave the string empty rather than panic.
-    let _ = write!(s, "{}", chrono::Local::now().format(&format!("%{c}")));
-    s
-}
 
 fn diag_json(d: &Diagnostic) -> Value {
     json!({"file": d.file, "line": d.line, "col": d.col, "message": d.message})
@@ -73,7 +63,7 @@ fn console_json(c: &ConsoleDef) -> Value {
             name: Some(&c.name),
             dev: Some(&dev_text),
             pid: std::process::id(),
-            strftime: &local_strftime,
+            strftime: &crate::timefmt::strftime_one,
         };
         expand(t, &ctx).unwrap_or_else(|_| t.clone())
     });

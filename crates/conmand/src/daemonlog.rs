@@ -9,10 +9,10 @@
 //!   `NOTICE:    Starting ConMan daemon 0.2.7 (pid 42)`. Minimum priority INFO.
 //! * **the daemon log file** (`server logfile=name[,priority]`), once daemonized:
 //!   `YYYY-MM-DD HH:MM:SS ` (local time), then the same. The name is a `%` template
-//!   expanded by a caller-supplied function on every open; intermediate directories
-//!   are created (mode 0755 before the umask), the file is opened in append mode
-//!   (truncated on the very first open when `-z` was given), with group/other write
-//!   removed from its mode, and write-locked with a POSIX `fcntl` lock. Failures are
+//!   expanded by a caller-supplied function on every open, and the file is opened by
+//!   [`crate::outfile::open_append`]: directories created, append
+//!   mode, mode 0644, a symbolic link refused, write-locked with a POSIX `fcntl`
+//!   lock, and truncated on the very first open when `-z` was given. Failures are
 //!   warnings (`Unable to open daemon logfile "<f>": <err>`,
 //!   `Unable to lock daemon logfile "<f>"`) and the daemon then runs without a log
 //!   file, as ConMan does. [`DaemonLogHandle::reopen`] re-expands and reopens it on
@@ -56,9 +56,8 @@
 //! [`Daemonizing::finish`]: crate::daemon::daemonize::Daemonizing::finish
 
 use std::fmt::{self, Write as _};
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -69,6 +68,8 @@ use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+use crate::outfile::{AppendFile, OutfileError, open_append};
 
 /// Re-export used by [`notice!`](crate::notice) so callers need no `tracing` import.
 #[doc(hidden)]
@@ -203,20 +204,7 @@ pub fn format_file_line(timestamp: &str, priority: Priority, message: &str) -> S
 
 /// The log-file timestamp for "now", in local time: `YYYY-MM-DD HH:MM:SS`.
 pub fn timestamp_now() -> String {
-    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-/// The text of an I/O error the way C's `strerror` prints it: Rust's
-/// `"No such file or directory (os error 2)"` becomes `"No such file or directory"`.
-pub fn errno_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    match err.raw_os_error() {
-        Some(code) => text
-            .strip_suffix(&format!(" (os error {code})"))
-            .map(str::to_owned)
-            .unwrap_or(text),
-        None => text,
-    }
+    crate::timefmt::daemon_log_now()
 }
 
 fn push_lines(out: &mut String, timestamp: Option<&str>, priority: Priority, message: &str) {
@@ -456,34 +444,28 @@ impl Inner {
 fn open_logfile(spec: &LogfileSpec, truncate: bool) -> Result<OpenLogfile, String> {
     let path = (spec.expand)(&spec.template)
         .map_err(|reason| format!("Unable to open daemon logfile: {reason}"))?;
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        // Errors surface as the open error below.
-        let _ = DirBuilder::new().recursive(true).mode(0o755).create(dir);
-    }
-    let mut opts = OpenOptions::new();
-    if truncate {
-        opts.write(true).truncate(true);
-    } else {
-        opts.append(true);
-    }
-    // 0666 minus group/other write = ConMan's `umask |= 022`, without touching the
-    // process-wide umask (the kernel still applies it on top).
-    let file = opts.create(true).mode(0o644).open(&path).map_err(|e| {
-        format!(
-            "Unable to open daemon logfile \"{}\": {}",
-            path.display(),
-            errno_text(&e)
-        )
-    })?;
-    if rustix::fs::fcntl_lock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
-    {
-        return Err(format!(
-            "Unable to lock daemon logfile \"{}\"",
-            path.display()
-        ));
-    }
+    let how = AppendFile {
+        // 0666 minus group/other write = ConMan's `umask |= 022`.
+        mode: 0o644,
+        read: false,
+        lock: true,
+        truncate,
+    };
+    let file = match open_append(&path, how) {
+        Ok(file) => file,
+        Err(OutfileError::Locked) => {
+            return Err(format!(
+                "Unable to lock daemon logfile \"{}\"",
+                path.display()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "Unable to open daemon logfile \"{}\": {e}",
+                path.display()
+            ));
+        }
+    };
     Ok(OpenLogfile {
         file,
         path,
@@ -649,7 +631,7 @@ impl SyslogSink {
     fn send(&mut self, priority: Priority, message: &str) {
         let pri =
             u16::from(facility_code(self.target.facility)) * 8 + u16::from(severity(priority));
-        let stamp = chrono::Local::now().format("%b %e %H:%M:%S");
+        let stamp = crate::timefmt::syslog_now();
         let line = format!(
             "<{pri}>{stamp} {SYSLOG_IDENT}[{}]: {}",
             std::process::id(),
@@ -810,14 +792,6 @@ mod tests {
             assert_eq!(parse_priority(name), Some(p), "{name}");
         }
         assert_eq!(parse_priority("loud"), None);
-    }
-
-    #[test]
-    fn errno_text_drops_rust_suffix() {
-        let e = io::Error::from_raw_os_error(libc::ENOENT);
-        assert_eq!(errno_text(&e), "No such file or directory");
-        let other = io::Error::other("plain");
-        assert_eq!(errno_text(&other), "plain");
     }
 
     #[test]
@@ -1019,6 +993,53 @@ mod tests {
             out,
             "WARNING:   Unable to open daemon logfile: filename too long\n"
         );
+    }
+
+    /// Issue 12: a symbolic link at the daemon log's name is refused with a warning
+    /// naming the path, on the first open and on a SIGHUP reopen; its target is
+    /// never written or truncated.
+    #[test]
+    fn a_symlink_at_the_logfile_name_is_refused() {
+        use crate::outfile::testutil::{assert_untouched, plant_link};
+        let dir = tempfile::tempdir().unwrap();
+        let (path, target) = plant_link(dir.path(), "conmand.log");
+        let spec = LogfileSpec {
+            template: path.to_str().unwrap().to_owned(),
+            priority: Priority::Info,
+            truncate: true,
+            expand: plain_expand(),
+        };
+        let (handle, out) = with_log(|h| {
+            h.switch_to_daemon_mode(Some(spec), None);
+            tracing::warn!("goes nowhere");
+            h.clone()
+        });
+        assert_eq!(
+            out,
+            format!(
+                "WARNING:   Unable to open daemon logfile \"{}\": Is a symbolic link (not followed)\n",
+                path.display()
+            )
+        );
+        assert!(handle.logfile_path().is_none());
+        // Planted after a good open: the SIGHUP reopen refuses it too.
+        std::fs::remove_file(&path).unwrap();
+        let spec = LogfileSpec {
+            template: path.to_str().unwrap().to_owned(),
+            priority: Priority::Info,
+            truncate: false,
+            expand: plain_expand(),
+        };
+        with_log(|h| {
+            h.switch_to_daemon_mode(Some(spec), None);
+            tracing::info!("before");
+            std::fs::rename(&path, dir.path().join("rotated")).unwrap();
+            std::os::unix::fs::symlink(&target, &path).unwrap();
+            h.reopen();
+            assert!(h.logfile_path().is_none());
+            tracing::info!("after");
+        });
+        assert_untouched(&target);
     }
 
     #[test]

@@ -345,14 +345,10 @@ impl Engine {
 /// Time until the next `server timestamp=` mark: the next multiple of `n` minutes
 /// counted from local midnight (ConMan's alignment, reference §5.7).
 fn until_next_mark(n: u32) -> Duration {
-    let now = jiff::ZonedDateTime::now();
-    let secs_today = u64::from(now.hour() as u16) * 3600
-        + u64::from(now.minute() as u16) * 60
-        + u64::from(now.second() as u16);
-    let secs = conmand_core::logline::first_mark_delay(secs_today, u64::from(n) * 60)
+    let today = crate::timefmt::since_local_midnight();
+    let secs = conmand_core::logline::first_mark_delay(today.as_secs(), u64::from(n) * 60)
         .unwrap_or(u64::from(n) * 60);
-    Duration::from_secs(secs)
-        .saturating_sub(Duration::from_nanos(now.subsec_nanosecond().max(0) as u64))
+    Duration::from_secs(secs).saturating_sub(Duration::from_nanos(today.subsec_nanos().into()))
 }
 
 fn log_path_fn(def: &ConsoleDef) -> Option<PathFn> {

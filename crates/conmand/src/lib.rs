@@ -20,7 +20,9 @@
 //! - [`logfile`]: the pool of log writer threads (lossless, batched, bounded).
 //! - [`run`]: the process life cycle behind `main` (daemonize, lock, signals).
 //! - [`reset`]: the `&R` reset command.
-//! - [`timefmt`]: ConMan's local-time strings.
+//! - [`timefmt`]: ConMan's local-time strings (the daemon's only clock formatting).
+//! - [`outfile`]: how console logs, the daemon log and the pidfile are opened
+//!   (append-only, `O_NOFOLLOW`, lock, `-z` truncation through the descriptor).
 //! - [`daemon`]: process-level plumbing run before and around the tokio runtime:
 //!   daemonizing, the config-file lock, `-k`/`-r`/`-q`, the pidfile, the cleaned
 //!   child environment and resource limits.
@@ -37,6 +39,7 @@ pub mod engine;
 pub mod frontend;
 pub mod fsprobe;
 pub mod logfile;
+pub mod outfile;
 pub mod registry;
 pub mod reset;
 pub mod run;

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use conmand_core::config::{self as cfg, Config, Parsed};
+use conmand_core::oserror::strerror;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Cli;
@@ -93,7 +94,7 @@ fn serve(cli: Cli, log: &DaemonLogHandle) -> Result<(), String> {
         format!(
             "Unable to open \"{}\": {}",
             cli.config.display(),
-            daemonlog::errno_text(&e)
+            strerror(&e)
         )
     })?;
     let parsed = load_config(&cli.config, &bytes);
@@ -198,12 +199,8 @@ async fn run_daemon(
     config_lock: &mut lock::ConfigLock,
 ) -> Result<(), String> {
     let port = config.server.port.unwrap_or(cfg::DEFAULT_PORT);
-    let listeners = crate::server::bind(port, config.server.loopback).map_err(|e| {
-        format!(
-            "Unable to bind to TCP port {port}: {}",
-            daemonlog::errno_text(&e)
-        )
-    });
+    let listeners = crate::server::bind(port, config.server.loopback)
+        .map_err(|e| format!("Unable to bind to TCP port {port}: {}", strerror(&e)));
     let listeners = match (listeners, daemonizing) {
         (Ok(l), d) => (l, d),
         (Err(msg), Some(d)) => d.fail_logged(log, &msg),
@@ -276,11 +273,7 @@ fn load_pswd(cli: &Cli) -> Option<Arc<conmand_core::pswd::PasswordDb>> {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => {
             if explicit || e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(
-                    "Unable to open \"{}\": {}",
-                    path.display(),
-                    daemonlog::errno_text(&e)
-                );
+                tracing::warn!("Unable to open \"{}\": {}", path.display(), strerror(&e));
             }
             return None;
         }
@@ -327,7 +320,7 @@ async fn reconfigure(
         Err(e) => tracing::error!(
             "Unable to open \"{}\": {}; keeping the running configuration",
             cli.config.display(),
-            daemonlog::errno_text(&e)
+            strerror(&e)
         ),
     }
     engine.reopen_logs().await;

@@ -142,7 +142,7 @@ impl Actor {
             tracing::info!(
                 "Unable to read from [{}]: {}",
                 self.name,
-                super::backend::os_error_text(e)
+                conmand_core::oserror::strerror(e)
             );
         }
         if let Some(t) = &lost.target {

@@ -20,12 +20,13 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use conmand_core::config::Priority;
+use conmand_core::oserror::strerror;
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal};
 
 use crate::daemon::lock::lock_holder;
 use crate::daemon::pidfile::read_pidfile;
-use crate::daemonlog::{errno_text, format_line};
+use crate::daemonlog::format_line;
 
 /// What to do to the running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +83,7 @@ fn run(
     let name = config_path.display();
     let not_active = || format!("Configuration \"{name}\" does not appear to be active");
     let file = File::open(config_path)
-        .map_err(|e| format!("Unable to open \"{name}\": {}", errno_text(&e)))?;
+        .map_err(|e| format!("Unable to open \"{name}\": {}", strerror(&e)))?;
     let pid = lock_holder(&file)
         .ok()
         .flatten()
@@ -103,7 +104,7 @@ fn run(
             return Err(format!(
                 "Configuration \"{name}\" (pid {pid}) cannot be sent signal={}: {}",
                 action.signal_number(),
-                errno_text(&io::Error::from(e))
+                strerror(&io::Error::from(e))
             ));
         }
     }

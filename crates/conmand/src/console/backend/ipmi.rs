@@ -46,30 +46,6 @@ const RECV_BUFFER: usize = 2048;
 /// ConMan's `IPMI_CONNECT_TIMEOUT`: the whole set-up must finish within this.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// IPMI credentials: `ipmiopts` first; a missing password comes from `conman.pswd`
-/// (the first line whose host regex matches the whole host and whose user matches).
-pub fn credentials(
-    spec: &IpmiSpec,
-    pswd: Option<&conmand_core::pswd::PasswordDb>,
-) -> IpmiCredentials {
-    let opts = &spec.opts;
-    let mut creds = IpmiCredentials {
-        username: opts.username.clone().unwrap_or_default(),
-        password: opts.password.clone().unwrap_or_default(),
-        k_g: opts.k_g.clone(),
-    };
-    if opts.password.is_none()
-        && let Some(c) = pswd.and_then(|db| db.lookup(&spec.host, opts.username.as_deref()))
-    {
-        creds.username = c.user.clone();
-        creds.password = c.password.clone();
-        if creds.k_g.is_none() {
-            creds.k_g = c.k_g.clone();
-        }
-    }
-    creds
-}
-
 /// One IPMI SOL console target.
 #[derive(Debug, Clone)]
 pub struct IpmiBackend {

@@ -15,7 +15,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conmand_core::config::{ConsoleDef, ConsoleSpec};
+use conmand_core::config::{ConsoleDef, ConsoleSpec, IpmiSpec};
+use conmand_core::ipmi::IpmiCredentials;
 use conmand_core::pswd::PasswordDb;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -109,16 +110,6 @@ pub struct Backoff {
     pub reset_after: Duration,
 }
 
-/// `strerror`-style text of an OS error, as ConMan prints it (`No such file or
-/// directory`, without std's ` (os error 2)` suffix). Other errors print as they are.
-pub(crate) fn os_error_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    match (err.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => text[..i].to_owned(),
-        _ => text,
-    }
-}
-
 /// What backends need from the daemon (fixed for the daemon's life; what a reload
 /// changes is passed to [`for_console`] and [`needs_restart`]).
 #[derive(Clone, Default)]
@@ -158,7 +149,7 @@ pub fn for_console(
             ctx.keepalive,
         )),
         ConsoleSpec::Ipmi(spec) => {
-            match ipmi::IpmiBackend::new(spec, ipmi::credentials(spec, pswd)) {
+            match ipmi::IpmiBackend::new(spec, credentials(spec, pswd)) {
                 Ok(mut b) => {
                     b.set_tracker(ctx.background.clone());
                     Box::new(b)
@@ -182,10 +173,15 @@ pub fn needs_restart(
 ) -> bool {
     match &def.spec {
         ConsoleSpec::Ipmi(spec) => {
-            ipmi::credentials(spec, old_pswd) != ipmi::credentials(spec, new_pswd)
+            credentials(spec, old_pswd) != credentials(spec, new_pswd)
         }
         _ => false,
     }
+}
+
+/// An IPMI console's credentials: `ipmiopts`, completed from `conman.pswd`.
+fn credentials(spec: &IpmiSpec, pswd: Option<&PasswordDb>) -> IpmiCredentials {
+    IpmiCredentials::for_console(&spec.host, &spec.opts, pswd)
 }
 
 /// A console whose options cannot work (e.g. an IPMI password over 20 bytes): it

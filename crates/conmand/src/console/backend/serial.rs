@@ -34,6 +34,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use conmand_core::config::{Parity, SerialOpts, SerialSpec};
+use conmand_core::oserror::strerror;
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::termios::{
     ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, QueueSelector,
@@ -42,7 +43,7 @@ use rustix::termios::{
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError, os_error_text};
+use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError};
 
 /// Reconnect policy for serial consoles (ConMan has no timer; see the module docs).
 pub const BACKOFF: Backoff = Backoff {
@@ -109,7 +110,7 @@ impl Backend for SerialBackend {
                     "Unable to register [{}] device {}: {}",
                     self.name,
                     self.describe(),
-                    os_error_text(&e)
+                    strerror(&e)
                 ))
             })?);
             Ok(Connection {
@@ -151,7 +152,7 @@ impl Device {
         .map_err(|e| {
             OpenError::Retry(format!(
                 "Unable to open [{name}] device \"{dev}\": {}",
-                os_error_text(&e.into())
+                strerror(&e.into())
             ))
         })?;
         rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingLockExclusive)
@@ -164,7 +165,7 @@ impl Device {
         let setup_error = |what: &str, e: rustix::io::Errno| {
             OpenError::Retry(format!(
                 "Unable to {what} [{name}] device \"{dev}\": {}",
-                os_error_text(&e.into())
+                strerror(&e.into())
             ))
         };
         let saved =
