@@ -25,6 +25,8 @@
 //!   (IAC stripping, ConMan's option answers, 0xFF escaping) as a sans-IO parser.
 //! - [`notice`]: every `\r\n<ConMan> ....\r\n` message the daemon sends to
 //!   clients and logs, with its quiet-mode "info" flag; [`notice::time_delta`].
+//! - [`hostsaccess`]: TCP-wrappers `hosts.allow`/`hosts.deny` rules (hosts_access(5))
+//!   parsed and evaluated for `server tcpwrappers=on`, never more open than libwrap.
 //! - [`ipmi`]: native IPMI v2.0 / RMCP+ Serial-over-LAN: packet codecs, crypto,
 //!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
@@ -32,6 +34,7 @@
 pub mod client_escape;
 pub mod config;
 pub mod escape;
+pub mod hostsaccess;
 pub mod ipmi;
 pub mod logline;
 pub mod matching;
