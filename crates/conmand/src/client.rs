@@ -5,7 +5,7 @@
 //! never propagated to the accept loop. A handshake that does not complete within
 //! [`HANDSHAKE_TIMEOUT`] is dropped (ConMan waits forever, one thread per client).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +43,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut buf = BytesMut::with_capacity(1024);
-    let host = shared.resolver.short_name(peer.ip()).await;
+    let Some(host) = crate::tcpwrap::screen(&shared, peer).await else {
+        return;
+    };
     let res = tokio::time::timeout(
         shared.handshake_timeout,
         handshake(&mut stream, &mut buf, &host, peer, &shared),
@@ -268,51 +270,4 @@ async fn read_line<S: AsyncRead + Unpin>(
     }
 }
 
-/// Reverse lookups of client addresses (ConMan shows `localhost` for 127.0.0.1),
-/// cached so a thousand clients from one host cost one lookup.
-pub struct Resolver {
-    cache: std::sync::Mutex<std::collections::HashMap<IpAddr, String>>,
-    /// At most this many lookups run at once (each holds a blocking-pool thread);
-    /// past that, a new address is shown as the address itself.
-    lookups: tokio::sync::Semaphore,
-}
-
-impl Default for Resolver {
-    fn default() -> Self {
-        Resolver {
-            cache: Default::default(),
-            lookups: tokio::sync::Semaphore::new(MAX_LOOKUPS),
-        }
-    }
-}
-
-/// Concurrent reverse lookups of client addresses.
-const MAX_LOOKUPS: usize = 16;
-
-impl Resolver {
-    /// The short host name (up to the first `.`) of `ip`, or the address itself.
-    pub async fn short_name(&self, ip: IpAddr) -> String {
-        if let Some(n) = self.cache.lock().ok().and_then(|c| c.get(&ip).cloned()) {
-            return n;
-        }
-        let Ok(_permit) = self.lookups.try_acquire() else {
-            return ip.to_string();
-        };
-        let looked = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip).ok()),
-        )
-        .await;
-        let name = match looked {
-            Ok(Ok(Some(n))) if !n.is_empty() => n.split('.').next().unwrap_or(&n).to_string(),
-            _ => ip.to_string(),
-        };
-        if let Ok(mut c) = self.cache.lock() {
-            if c.len() > 4096 {
-                c.clear();
-            }
-            c.insert(ip, name.clone());
-        }
-        name
-    }
-}
+pub use crate::resolver::Resolver;

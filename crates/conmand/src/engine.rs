@@ -41,6 +41,8 @@ pub struct EngineOpts {
     pub log_retry: Duration,
     /// IPMI password database (`conman.pswd`).
     pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
+    /// The TCP-wrappers tables (`/etc/hosts.allow`, `/etc/hosts.deny`).
+    pub tcpwrap_files: crate::tcpwrap::Files,
 }
 
 impl Default for EngineOpts {
@@ -52,6 +54,7 @@ impl Default for EngineOpts {
             handshake_timeout: crate::client::HANDSHAKE_TIMEOUT,
             log_retry: crate::logfile::REOPEN_RETRY,
             pswd: None,
+            tcpwrap_files: Default::default(),
         }
     }
 }
@@ -101,6 +104,10 @@ impl Engine {
             reset: reset.clone(),
             keepalive: config.server.keepalive,
             handshake_timeout: opts.handshake_timeout,
+            tcpwrap: Arc::new(crate::tcpwrap::TcpWrappers::new(
+                config.server.tcpwrappers,
+                opts.tcpwrap_files.clone(),
+            )),
         });
         let backend_ctx = BackendCtx {
             child_env,
@@ -257,6 +264,7 @@ impl Engine {
         }
         self.timestamp_minutes
             .store(new.server.timestamp_minutes, Ordering::Relaxed);
+        self.shared.tcpwrap.set_enabled(new.server.tcpwrappers);
         *cur = new;
         summary
     }

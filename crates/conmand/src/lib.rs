@@ -8,6 +8,8 @@
 //! - [`engine`]: the running daemon: consoles, listeners, reload, shutdown.
 //! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions.
 //! - [`registry`]: name → console handle.
+//! - [`resolver`]: reverse DNS of client addresses (cached, made printable).
+//! - [`tcpwrap`]: `server tcpwrappers=on`, hosts.allow / hosts.deny screening.
 //! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`).
 //! - [`check`]: `conmand -t`, the configuration check.
 //! - [`fsprobe`]: the real-file-system [`FsProbe`](conmand_core::config::FsProbe)
@@ -36,7 +38,9 @@ pub mod fsprobe;
 pub mod logfile;
 pub mod registry;
 pub mod reset;
+pub mod resolver;
 pub mod run;
 pub mod server;
 pub mod session;
+pub mod tcpwrap;
 pub mod timefmt;

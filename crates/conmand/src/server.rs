@@ -25,6 +25,8 @@ pub struct Shared {
     pub keepalive: bool,
     /// How long a client may take to complete its handshake.
     pub handshake_timeout: Duration,
+    /// `server tcpwrappers`: hosts.allow / hosts.deny screening.
+    pub tcpwrap: Arc<crate::tcpwrap::TcpWrappers>,
 }
 
 impl Shared {
