@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use conmand_core::notice::printable_label;
 use conmand_core::protocol::{
     BusyWriter, Command as ReqCommand, Greeting, Request, RequestError, Response,
     encode_match_list, take_line,
@@ -125,9 +126,9 @@ where
     send(stream, &Response::ok()).await?;
     let client = Arc::new(ClientInfo::new(
         next_client_id(),
-        user,
+        printable_label(&user),
         host.to_string(),
-        greeting.tty,
+        greeting.tty.as_deref().map(printable_label),
     ));
     let line = read_line(stream, buf).await?;
     let label = format!("{}@{}:{}", client.user, client.host, peer.port());
