@@ -7,10 +7,12 @@
 //!
 //! - [`engine`]: the running daemon: consoles, listeners, reload, shutdown.
 //! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions.
+//! - [`pswdfile`]: `conman.pswd` on disk: its mode/owner check and `--pswd-set`.
 //! - [`registry`]: name → console handle.
 //! - [`resolver`]: reverse DNS of client addresses (cached, made printable).
 //! - [`tcpwrap`]: `server tcpwrappers=on`, hosts.allow / hosts.deny screening.
-//! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`).
+//! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`,
+//!   `--pswd-set`).
 //! - [`check`]: `conmand -t`, the configuration check.
 //! - [`fsprobe`]: the real-file-system [`FsProbe`](conmand_core::config::FsProbe)
 //!   used to validate configurations.
@@ -36,6 +38,7 @@ pub mod daemonlog;
 pub mod engine;
 pub mod fsprobe;
 pub mod logfile;
+pub mod pswdfile;
 pub mod registry;
 pub mod reset;
 pub mod resolver;
