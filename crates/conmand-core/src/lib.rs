@@ -29,6 +29,8 @@
 //!   clients and logs, with its quiet-mode "info" flag; [`notice::time_delta`].
 //! - [`oserror`]: an `io::Error` as C's `strerror` prints it, for every message that
 //!   quotes an OS error.
+//! - [`hostsaccess`]: TCP-wrappers `hosts.allow`/`hosts.deny` rules (hosts_access(5))
+//!   parsed and evaluated for `server tcpwrappers=on`, never more open than libwrap.
 //! - [`ipmi`]: native IPMI v2.0 / RMCP+ Serial-over-LAN: packet codecs, crypto,
 //!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
@@ -37,6 +39,7 @@ pub mod admission;
 pub mod client_escape;
 pub mod config;
 pub mod escape;
+pub mod hostsaccess;
 pub mod ipmi;
 pub mod logline;
 pub mod matching;

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use conmand_core::notice::printable_label;
 use conmand_core::protocol::{
-    BusyWriter, Command as ReqCommand, Greeting, Request, RequestError, Response,
-    encode_match_list, take_line,
+    BusyWriter, Command as ReqCommand, Greeting, LineTooLong, MAX_WIRE_LINE, Request, RequestError,
+    Response, encode_match_list, take_line, take_line_within,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -35,6 +36,9 @@ pub enum HandshakeError {
     /// The client took too long.
     #[error("handshake timed out")]
     Timeout,
+    /// The request line is longer than [`MAX_WIRE_LINE`].
+    #[error("request {0}")]
+    TooLong(#[from] LineTooLong),
 }
 
 /// Serve one client connection to completion.
@@ -46,7 +50,9 @@ where
     // The whole exchange before the session, reverse lookup and replies included,
     // must finish by this deadline.
     let deadline = tokio::time::Instant::now() + front.handshake_timeout;
-    let host = front.resolver.short_name(peer.ip()).await;
+    let Some(host) = crate::tcpwrap::screen(&front, peer).await else {
+        return;
+    };
     let res = tokio::time::timeout_at(
         deadline,
         handshake(&mut stream, &mut buf, &host, peer, &front),
@@ -135,12 +141,21 @@ where
     send(stream, &Response::ok()).await?;
     let client = Arc::new(ClientInfo::new(
         next_client_id(),
-        user,
+        printable_label(&user),
         host.to_string(),
-        greeting.tty,
+        greeting.tty.as_deref().map(printable_label),
     ));
-    let line = read_line(stream, buf).await?;
     let label = format!("{}@{}:{}", client.user, client.host, peer.port());
+    let line = match read_request_line(stream, buf).await {
+        Err(HandshakeError::TooLong(e)) => {
+            let message = format!("Request line exceeds the {}-byte maximum", e.max);
+            crate::notice!("Client <{label}> request failed: {message}");
+            let code = conmand_core::protocol::ErrorCode::BadRequest;
+            send(stream, &Response::Error { code, message }).await?;
+            return Ok(None);
+        }
+        r => r?,
+    };
     let req = match Request::parse(&line) {
         Ok(r) => r,
         Err(e) => {
@@ -254,25 +269,56 @@ where
     Some((list, kind))
 }
 
+/// Write a response line; one longer than [`MAX_WIRE_LINE`] becomes error 2 saying
+/// so (and a warning), never a silently cut list.
 async fn send<S: AsyncWrite + Unpin>(stream: &mut S, rsp: &Response) -> std::io::Result<()> {
+    let (rsp, too_long) = rsp.clone().within_wire_limit();
+    if let Some(n) = too_long {
+        tracing::warn!("Refused to send a {n}-byte response line (more than {MAX_WIRE_LINE})");
+    }
     stream.write_all(&rsp.to_bytes()).await
 }
 
-/// Read one handshake line (ConMan's `read_line`): bytes after it stay in `buf`.
+/// Read the greeting line (ConMan's `read_line`, cut at 131,071 bytes): bytes after
+/// it stay in `buf`.
 async fn read_line<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
 ) -> Result<BytesMut, HandshakeError> {
+    read_line_with(stream, buf, &mut |b| Ok(take_line(b))).await
+}
+
+/// Read the request line, whole, up to [`MAX_WIRE_LINE`] bytes (the handshake
+/// timeout bounds how long that may take).
+async fn read_request_line<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> Result<BytesMut, HandshakeError> {
+    let mut scanned = 0;
+    read_line_with(stream, buf, &mut |b| {
+        take_line_within(b, &mut scanned, MAX_WIRE_LINE)
+    })
+    .await
+}
+
+async fn read_line_with<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    take: &mut (dyn FnMut(&mut BytesMut) -> Result<Option<BytesMut>, LineTooLong> + Send),
+) -> Result<BytesMut, HandshakeError> {
     loop {
-        if let Some(line) = take_line(buf) {
+        if let Some(line) = take(buf)? {
             return Ok(line);
         }
-        buf.reserve(1024);
+        buf.reserve(buf.len().clamp(1024, 64 * 1024));
         let n = stream.read_buf(buf).await?;
         if n == 0 {
-            return match conmand_core::protocol::take_final_line(buf) {
-                Some(line) => Ok(line),
-                None => Err(HandshakeError::Closed),
+            // `take` found no complete line: at EOF the partial one is the line, as
+            // ConMan's `read_line` returns it (`take_final_line`).
+            return if buf.is_empty() {
+                Err(HandshakeError::Closed)
+            } else {
+                Ok(buf.split())
             };
         }
     }

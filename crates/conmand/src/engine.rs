@@ -45,6 +45,8 @@ pub struct EngineOpts {
     pub log_retry: Duration,
     /// IPMI password database (`conman.pswd`).
     pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
+    /// The TCP-wrappers tables (`/etc/hosts.allow`, `/etc/hosts.deny`).
+    pub tcpwrap_files: crate::tcpwrap::Files,
 }
 
 impl Default for EngineOpts {
@@ -57,6 +59,7 @@ impl Default for EngineOpts {
             stall_timeout: crate::session::STALL_TIMEOUT,
             log_retry: crate::logfile::REOPEN_RETRY,
             pswd: None,
+            tcpwrap_files: Default::default(),
         }
     }
 }
@@ -82,6 +85,7 @@ impl Engine {
         let logs = LogService::start(opts.log_threads, opts.zero_logs, opts.log_retry)?;
         let child_env = Arc::new(opts.child_env);
         let keepalive = config.server.keepalive;
+        let now_tcpwrappers = config.server.tcpwrappers;
         let settings = Arc::new(SettingsCell::new(Settings {
             config,
             pswd: opts.pswd,
@@ -109,6 +113,7 @@ impl Engine {
             opts.handshake_timeout,
             opts.stall_timeout,
             nofile,
+            crate::tcpwrap::TcpWrappers::new(now_tcpwrappers, opts.tcpwrap_files.clone()),
         ));
         let backend_ctx = BackendCtx {
             child_env,
@@ -266,6 +271,9 @@ impl Engine {
             })
             .collect();
         self.registry.replace(next);
+        self.front
+            .tcpwrap
+            .set_enabled(new.config.server.tcpwrappers);
         self.settings.set(new);
         summary
     }

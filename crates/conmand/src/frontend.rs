@@ -16,7 +16,9 @@ use conmand_core::ratelimit::{TokenBucket, Verdict};
 
 use crate::console::ConsoleHandle;
 use crate::registry::Registry;
+use crate::resolver::Resolver;
 use crate::settings::SettingsCell;
+use crate::tcpwrap::TcpWrappers;
 
 /// What every client connection needs.
 pub struct Frontend {
@@ -26,6 +28,8 @@ pub struct Frontend {
     pub settings: Arc<SettingsCell>,
     /// Reverse-DNS cache for client addresses.
     pub resolver: Resolver,
+    /// `server tcpwrappers`: hosts.allow / hosts.deny screening.
+    pub tcpwrap: Arc<TcpWrappers>,
     /// SO_KEEPALIVE on client sockets (fixed at start).
     pub keepalive: bool,
     /// How long a client may take to complete its handshake.
@@ -63,11 +67,13 @@ impl Frontend {
         handshake_timeout: Duration,
         stall_timeout: Duration,
         nofile: Option<u64>,
+        tcpwrap: TcpWrappers,
     ) -> Self {
         Frontend {
             registry,
             settings,
             resolver: Resolver::default(),
+            tcpwrap: Arc::new(tcpwrap),
             keepalive,
             handshake_timeout,
             matching: tokio::sync::Semaphore::new(1),
@@ -216,52 +222,3 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Requests up to this much work (pattern bytes × consoles) are matched inline.
 const INLINE_MATCH_WORK: usize = 64 * 1024;
-
-/// Reverse lookups of client addresses (ConMan shows `localhost` for 127.0.0.1),
-/// cached so a thousand clients from one host cost one lookup.
-pub struct Resolver {
-    cache: std::sync::Mutex<std::collections::HashMap<IpAddr, String>>,
-    /// At most this many lookups run at once (each holds a blocking-pool thread);
-    /// past that, a new address is shown as the address itself.
-    lookups: tokio::sync::Semaphore,
-}
-
-impl Default for Resolver {
-    fn default() -> Self {
-        Resolver {
-            cache: Default::default(),
-            lookups: tokio::sync::Semaphore::new(MAX_LOOKUPS),
-        }
-    }
-}
-
-/// Concurrent reverse lookups of client addresses.
-const MAX_LOOKUPS: usize = 16;
-
-impl Resolver {
-    /// The short host name (up to the first `.`) of `ip`, or the address itself.
-    pub async fn short_name(&self, ip: IpAddr) -> String {
-        if let Some(n) = self.cache.lock().ok().and_then(|c| c.get(&ip).cloned()) {
-            return n;
-        }
-        let Ok(_permit) = self.lookups.try_acquire() else {
-            return ip.to_string();
-        };
-        let looked = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip).ok()),
-        )
-        .await;
-        let name = match looked {
-            Ok(Ok(Some(n))) if !n.is_empty() => n.split('.').next().unwrap_or(&n).to_string(),
-            _ => ip.to_string(),
-        };
-        if let Ok(mut c) = self.cache.lock() {
-            if c.len() > 4096 {
-                c.clear();
-            }
-            c.insert(ip, name.clone());
-        }
-        name
-    }
-}

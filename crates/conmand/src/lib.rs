@@ -7,10 +7,14 @@
 //!
 //! - [`engine`]: the running daemon: consoles, listeners, reload, shutdown.
 //! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions;
-//!   [`frontend`]: what they share (console selection, reverse DNS).
+//!   [`frontend`]: what they share (console selection, admission);
+//!   [`resolver`]: reverse DNS of client addresses (cached, made printable);
+//!   [`tcpwrap`]: `server tcpwrappers=on`, hosts.allow / hosts.deny screening.
 //! - [`registry`]: name → console handle; [`settings`]: what a reload changes, as one
 //!   [`snapshot`].
-//! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`).
+//! - [`pswdfile`]: `conman.pswd` on disk: its mode/owner check and `--pswd-set`.
+//! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`,
+//!   `--pswd-set`).
 //! - [`check`]: `conmand -t`, the configuration check.
 //! - [`fsprobe`]: the real-file-system [`FsProbe`](conmand_core::config::FsProbe)
 //!   used to validate configurations.
@@ -40,11 +44,14 @@ pub mod frontend;
 pub mod fsprobe;
 pub mod logfile;
 pub mod outfile;
+pub mod pswdfile;
 pub mod registry;
 pub mod reset;
+pub mod resolver;
 pub mod run;
 pub mod server;
 pub mod session;
 pub mod settings;
 pub mod snapshot;
+pub mod tcpwrap;
 pub mod timefmt;

@@ -270,7 +270,12 @@ fn load_pswd(cli: &Cli) -> Option<Arc<conmand_core::pswd::PasswordDb>> {
         None => (PathBuf::from(DEFAULT_PSWD), false),
     };
     let text = match std::fs::read(&path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(b) => {
+            crate::pswdfile::exposure(&path)
+                .iter()
+                .for_each(|w| tracing::warn!("{w}"));
+            String::from_utf8_lossy(&b).into_owned()
+        }
         Err(e) => {
             if explicit || e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!("Unable to open \"{}\": {}", path.display(), strerror(&e));

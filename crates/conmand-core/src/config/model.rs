@@ -46,7 +46,7 @@ pub struct ServerOpts {
     pub resetcmd: Option<String>,
     /// `syslog=facility`, if set.
     pub syslog: Option<SyslogFacility>,
-    /// `tcpwrappers=on|off` (accepted; see docs/config.md).
+    /// `tcpwrappers=on|off`: screen clients with hosts.allow / hosts.deny.
     pub tcpwrappers: bool,
     /// `timestamp=` interval in minutes between `log at` marks (0 = off).
     pub timestamp_minutes: u32,

@@ -163,15 +163,7 @@ impl State<'_> {
             (Keyword::Coredump, Value::OnOff(b)) => self.server.coredump = *b,
             (Keyword::Keepalive, Value::OnOff(b)) => self.server.keepalive = *b,
             (Keyword::Loopback, Value::OnOff(b)) => self.server.loopback = *b,
-            (Keyword::Tcpwrappers, Value::OnOff(b)) => {
-                if *b {
-                    self.warn(
-                        p.value_span,
-                        "TCPWRAPPERS is accepted but not enforced by conman-rs",
-                    );
-                }
-                self.server.tcpwrappers = *b;
-            }
+            (Keyword::Tcpwrappers, Value::OnOff(b)) => self.server.tcpwrappers = *b,
             (Keyword::Coredumpdir, Value::Str(s)) => {
                 if is_blank(s) {
                     self.server.coredumpdir = None;

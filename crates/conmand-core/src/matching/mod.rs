@@ -491,7 +491,7 @@ mod tests {
         #[test]
         fn select_output_is_sorted_and_unique(
             names in proptest::collection::hash_set("[a-c]{0,2}[0-9]{0,2}", 0..12),
-            pats in proptest::collection::vec("[a-c*?0-9]{1,3}", 0..4),
+            pats in proptest::collection::vec("[a-c*?0-9\\[\\]\\\\!-]{1,3}", 0..4),
         ) {
             let names: Vec<String> = names.into_iter().collect();
             let got = select(&pats, false, &names).unwrap();

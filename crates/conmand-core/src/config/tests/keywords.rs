@@ -94,8 +94,10 @@ fn server_on_off_keywords() {
             format!("expected '=' after {} keyword", kw.to_uppercase())
         );
     }
+    // Enforced since issue 12 (hosts.allow / hosts.deny), so no longer a warning.
     let p = parse(&format!("server tcpwrappers=on\n{T}"));
-    assert!(p.warnings.iter().any(|w| w.message.contains("TCPWRAPPERS")));
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert!(p.config.server.tcpwrappers);
 }
 
 #[test]

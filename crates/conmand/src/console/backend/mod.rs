@@ -148,18 +148,16 @@ pub fn for_console(
             def.name.clone(),
             ctx.keepalive,
         )),
-        ConsoleSpec::Ipmi(spec) => {
-            match ipmi::IpmiBackend::new(spec, credentials(spec, pswd)) {
-                Ok(mut b) => {
-                    b.set_tracker(ctx.background.clone());
-                    Box::new(b)
-                }
-                Err(e) => Box::new(Misconfigured {
-                    target: format!("<{}>", spec.host),
-                    reason: e.to_string(),
-                }),
+        ConsoleSpec::Ipmi(spec) => match ipmi::IpmiBackend::new(spec, credentials(spec, pswd)) {
+            Ok(mut b) => {
+                b.set_tracker(ctx.background.clone());
+                Box::new(b)
             }
-        }
+            Err(e) => Box::new(Misconfigured {
+                target: format!("<{}>", spec.host),
+                reason: e.to_string(),
+            }),
+        },
     }
 }
 
@@ -172,9 +170,7 @@ pub fn needs_restart(
     new_pswd: Option<&PasswordDb>,
 ) -> bool {
     match &def.spec {
-        ConsoleSpec::Ipmi(spec) => {
-            credentials(spec, old_pswd) != credentials(spec, new_pswd)
-        }
+        ConsoleSpec::Ipmi(spec) => credentials(spec, old_pswd) != credentials(spec, new_pswd),
         _ => false,
     }
 }
