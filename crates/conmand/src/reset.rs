@@ -1,6 +1,6 @@
 //! The `&R` reset command: `/bin/sh -c <resetcmd>` in its own process group, output
 //! discarded, killed with its group if it runs longer than a minute, or longer than
-//! [`SHUTDOWN_GRACE`] once the daemon is stopping (shutdown waits for it).
+//! 5 s once the daemon is stopping (shutdown waits for it).
 
 use std::ffi::OsString;
 use std::io;

@@ -1,9 +1,9 @@
 //! Consoles: one actor task per console, and the handle clients use to reach it.
 //!
 //! The module is split by the state each part owns:
-//! - [`link`](self::link): the connection life cycle (waiting, opening, up), the
+//! - `link`: the connection life cycle (waiting, opening, up), the
 //!   reconnect backoff and the client input waiting for the device;
-//! - [`members`](self::members): the attached clients and writer arbitration (join,
+//! - `members`: the attached clients and writer arbitration (join,
 //!   force, toggles, departures, in ConMan's message order);
 //! - [`sink`]: what clients and consoles share (client identity, output, the bounded
 //!   per-client queue);
@@ -165,7 +165,7 @@ pub struct ConsoleHandle {
 struct UpState {
     /// Connected to the device now.
     up: AtomicBool,
-    /// The actor has ended (its [`UpPublisher`] was dropped).
+    /// The actor has ended (its `Ended` guard was dropped).
     ended: AtomicBool,
     /// Signalled on every change of either flag.
     changed: Notify,
