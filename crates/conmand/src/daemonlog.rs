@@ -66,8 +66,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use conmand_core::config::{Priority, SyslogFacility};
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber, span};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::outfile::{AppendFile, OutfileError, open_append};
 
@@ -541,7 +542,40 @@ impl DaemonLogHandle {
     }
 }
 
-impl<S: Subscriber> Layer<S> for DaemonLogLayer {
+/// A span's fields as `name=value` text (the `console` and `client` spans of the
+/// engine), kept in the span's extensions for debug lines.
+struct SpanFields(String);
+
+/// Records a span's fields as ` name=value` pairs.
+#[derive(Default)]
+struct FieldText(String);
+
+impl Visit for FieldText {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let _ = write!(self.0, " {}={value}", field.name());
+    }
+}
+
+impl<S> Layer<S> for DaemonLogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut fields = FieldText::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            // `console name=x` reads as `console=x`.
+            let text = match fields.0.strip_prefix(" name=") {
+                Some(v) => format!(" {}={v}", span.name()),
+                None => fields.0.replacen(' ', &format!(" {}.", span.name()), 1),
+            };
+            span.extensions_mut().insert(SpanFields(text));
+        }
+    }
+
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
         // INFO and above are always wanted by some sink while one is active; DEBUG and
         // TRACE depend on the configured priorities, which can change at runtime.
@@ -557,7 +591,7 @@ impl<S: Subscriber> Layer<S> for DaemonLogLayer {
             <= self.shared.max_priority.load(Ordering::Relaxed)
     }
 
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut visitor = EventText::default();
         event.record(&mut visitor);
         let priority = visitor
@@ -569,6 +603,19 @@ impl<S: Subscriber> Layer<S> for DaemonLogLayer {
         let mut message = visitor.message;
         if !visitor.extra.is_empty() {
             message.push_str(&visitor.extra);
+        }
+        // Debug lines say which console or client they come from (the ConMan-format
+        // lines at info and above name it in their text already).
+        if priority == Priority::Debug
+            && let Some(scope) = ctx.event_scope(event)
+        {
+            for span in scope.from_root() {
+                if let Some(f) = span.extensions().get::<SpanFields>()
+                    && !message.contains(f.0.as_str())
+                {
+                    message.push_str(&f.0);
+                }
+            }
         }
         self.shared.lock().emit(priority, &message);
     }
@@ -831,6 +878,30 @@ mod tests {
             tracing::debug!("now shown");
         });
         assert_eq!(buf.text(), "DEBUG:     now shown\n");
+    }
+
+    #[test]
+    fn debug_lines_name_their_console_and_client_info_lines_stay_conman() {
+        let buf = Buf::default();
+        let (layer, _handle) = layer(LogInit {
+            stderr_priority: Priority::Debug,
+            stderr: Some(Box::new(buf.clone())),
+        });
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let client = tracing::info_span!("client", peer = "127.0.0.1:4242");
+            let _c = client.enter();
+            let console = tracing::info_span!("console", name = "node7");
+            let _g = console.enter();
+            tracing::debug!("telnet option refused");
+            tracing::debug!(console = "node7", "already named");
+            tracing::info!("Console [node7] connected to <ts:7001>");
+        });
+        assert_eq!(
+            buf.text(),
+            "DEBUG:     telnet option refused client.peer=127.0.0.1:4242 console=node7\n\
+             DEBUG:     already named console=node7 client.peer=127.0.0.1:4242\n\
+             INFO:      Console [node7] connected to <ts:7001>\n"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::console::backend::dirwatch::DirWatch;
 use crate::console::backend::{self, BackendCtx};
 use crate::console::{self, Command, ConsoleCtx, ConsoleHandle};
 use crate::frontend::Frontend;
@@ -115,11 +116,12 @@ impl Engine {
             nofile,
             crate::tcpwrap::TcpWrappers::new(now_tcpwrappers, opts.tcpwrap_files.clone()),
         ));
+        let background = TaskTracker::new();
         let backend_ctx = BackendCtx {
             child_env,
             keepalive,
-            background: TaskTracker::new(),
-            dirwatch: Default::default(),
+            dirwatch: DirWatch::new(background.clone(), cancel.child_token()),
+            background,
         };
         let d = Engine {
             settings,
@@ -179,6 +181,16 @@ impl Engine {
     /// The current settings.
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.get()
+    }
+
+    /// Wait until everything the consoles have done so far is in their log files:
+    /// one round trip through every console actor (so each has queued what it
+    /// handled before), then a flush of every log writer.
+    pub async fn flush_logs(&self) {
+        for c in self.registry.snapshot().iter() {
+            c.writers().await;
+        }
+        self.ctx.logs.sync().await;
     }
 
     /// SIGHUP, part 1: re-expand and reopen every console log.

@@ -89,7 +89,7 @@ impl ProcessBackend {
         let (exit_tx, exit_rx) = oneshot::channel();
         let exited2 = exited.clone();
         // The waiter owns the child: it reaps it and tells the reader it is gone.
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let _ = child.wait().await;
             exited2.store(true, Ordering::SeqCst);
             let _ = exit_tx.send(());
