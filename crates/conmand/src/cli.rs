@@ -43,6 +43,10 @@ pub struct Cli {
     /// Re-open log files (send SIGHUP to the running daemon).
     #[arg(short = 'r')]
     pub reopen: bool,
+    /// Re-open the console logs and the daemon log only, without re-reading the
+    /// configuration (send SIGUSR1 to the running daemon): for logrotate.
+    #[arg(long = "reopen-logs", conflicts_with_all = ["kill", "reopen", "query"])]
+    pub reopen_logs: bool,
     /// Be verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
@@ -73,7 +77,7 @@ pub struct Cli {
         long = "pswd-set",
         num_args = 2,
         value_names = ["HOST-REGEX", "USER"],
-        conflicts_with_all = ["test_config", "kill", "reopen", "query"]
+        conflicts_with_all = ["test_config", "kill", "reopen", "query", "reopen_logs"]
     )]
     pub pswd_set: Option<Vec<String>>,
 }

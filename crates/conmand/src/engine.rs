@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conmand_core::config::{self as cfg, Config, ConsoleChange, ConsoleDef};
+use conmand_core::pswd::PasswordDb;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +26,8 @@ use crate::registry::Registry;
 use crate::server;
 use crate::settings::{Settings, SettingsCell};
 
+/// How long a reload waits for the consoles it restarts to close (default).
+pub const RELOAD_WAIT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for backend sessions (IPMI) to close.
 const SESSION_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -42,6 +45,9 @@ pub struct EngineOpts {
     /// How long a write to a client may make no progress before the client is
     /// dropped.
     pub stall_timeout: Duration,
+    /// How long a reload waits for the consoles it restarts to close (the rest
+    /// restart later, each as soon as its old connection is closed).
+    pub reload_wait: Duration,
     /// How often a console log that could not be opened is tried again.
     pub log_retry: Duration,
     /// IPMI password database (`conman.pswd`).
@@ -58,6 +64,7 @@ impl Default for EngineOpts {
             child_env: crate::daemon::env::cleaned_env(),
             handshake_timeout: crate::client::HANDSHAKE_TIMEOUT,
             stall_timeout: crate::session::STALL_TIMEOUT,
+            reload_wait: RELOAD_WAIT,
             log_retry: crate::logfile::REOPEN_RETRY,
             pswd: None,
             tcpwrap_files: Default::default(),
@@ -69,15 +76,36 @@ impl Default for EngineOpts {
 pub struct Engine {
     /// What a reload changes: the configuration and `conman.pswd`.
     settings: Arc<SettingsCell>,
-    /// Reloads apply one at a time.
-    reload_lock: Mutex<()>,
+    /// Reloads (and restarts deferred by one) apply one at a time.
+    reload_lock: Arc<Mutex<()>>,
     registry: Arc<Registry>,
     front: Arc<Frontend>,
+    consoles: Spawner,
+    /// How long a reload waits for the consoles it restarts to let go.
+    reload_wait: Duration,
+}
+
+/// What starting a console takes; cloned into restarts deferred by a reload.
+#[derive(Clone)]
+struct Spawner {
     ctx: Arc<ConsoleCtx>,
     /// What backends take from the daemon for its whole life.
     backend_ctx: BackendCtx,
     tracker: TaskTracker,
     cancel: CancellationToken,
+}
+
+impl Spawner {
+    fn spawn(&self, def: &ConsoleDef, pswd: Option<&PasswordDb>) -> ConsoleHandle {
+        let backend = backend::for_console(def, &self.backend_ctx, pswd);
+        console::spawn(
+            Arc::new(def.clone()),
+            backend,
+            self.ctx.clone(),
+            &self.tracker,
+            self.cancel.child_token(),
+        )
+    }
 }
 
 impl Engine {
@@ -125,20 +153,23 @@ impl Engine {
         };
         let d = Engine {
             settings,
-            reload_lock: Mutex::new(()),
+            reload_lock: Arc::new(Mutex::new(())),
             registry,
             front,
-            ctx,
-            backend_ctx,
-            tracker,
-            cancel,
+            consoles: Spawner {
+                ctx,
+                backend_ctx,
+                tracker,
+                cancel,
+            },
+            reload_wait: opts.reload_wait,
         };
         let now = d.settings.get();
         let handles = now
             .config
             .consoles
             .iter()
-            .map(|def| d.spawn_console(def, now.pswd.as_deref()))
+            .map(|def| d.consoles.spawn(def, now.pswd.as_deref()))
             .collect();
         d.registry.replace(handles);
         let (limit, max) = (d.front.client_limit(), now.config.server.maxclients);
@@ -155,11 +186,11 @@ impl Engine {
 
     /// Serve clients on `listener` (bound by the caller; tests use port 0).
     pub fn serve(&self, listener: TcpListener) {
-        self.tracker.spawn(server::accept_loop(
+        self.consoles.tracker.spawn(server::accept_loop(
             listener,
             self.front.clone(),
-            self.tracker.clone(),
-            self.cancel.child_token(),
+            self.consoles.tracker.clone(),
+            self.consoles.cancel.child_token(),
         ));
     }
 
@@ -190,7 +221,7 @@ impl Engine {
         for c in self.registry.snapshot().iter() {
             c.writers().await;
         }
-        self.ctx.logs.sync().await;
+        self.consoles.ctx.logs.sync().await;
     }
 
     /// SIGHUP, part 1: re-expand and reopen every console log.
@@ -261,25 +292,24 @@ impl Engine {
         }
         // A restarted console must not open its device or log while the old actor
         // still holds them: closing the old fd would drop the new POSIX lock and
-        // restore the old termios under the new console.
-        for name in &restart {
-            let Some(h) = running.get(*name) else {
-                continue;
-            };
-            if tokio::time::timeout(Duration::from_secs(5), h.stopped())
-                .await
-                .is_err()
-            {
-                tracing::warn!("Console [{name}] did not stop within 5s; restarting it anyway");
-            }
-        }
+        // restore the old termios under the new console. Wait for them all at once;
+        // any still holding on at the deadline restart later, when they let go.
+        let stopping: Vec<(&str, &ConsoleHandle)> = restart
+            .iter()
+            .filter_map(|n| running.get(*n).map(|h| (*n, h)))
+            .collect();
+        let stuck = wait_stopped(&stopping, self.reload_wait).await;
         let next = new
             .config
             .consoles
             .iter()
             .map(|def| match running.get(&def.name) {
                 Some(h) if !restart.contains(def.name.as_str()) => h.clone(),
-                _ => self.spawn_console(def, new.pswd.as_deref()),
+                Some(h) if stuck.contains(def.name.as_str()) => {
+                    self.restart_when_stopped(h.clone());
+                    h.clone()
+                }
+                _ => self.consoles.spawn(def, new.pswd.as_deref()),
             })
             .collect();
         self.registry.replace(next);
@@ -290,25 +320,58 @@ impl Engine {
         summary
     }
 
+    /// Start the console of `old`'s name once `old` has let go of its device and
+    /// log, if it is then still configured and nothing else replaced it.
+    fn restart_when_stopped(&self, old: ConsoleHandle) {
+        let (spawner, registry, settings, lock) = (
+            self.consoles.clone(),
+            self.registry.clone(),
+            self.settings.clone(),
+            self.reload_lock.clone(),
+        );
+        let cancel = self.consoles.cancel.clone();
+        self.consoles.tracker.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = old.stopped() => {}
+            }
+            let _one_at_a_time = lock.lock().await;
+            let now = settings.get();
+            let Some(def) = now.config.consoles.iter().find(|d| d.name == old.name()) else {
+                return;
+            };
+            // Replaced meanwhile by a later reload: nothing to do. (The lock keeps
+            // the registry still between this check and the swap.)
+            if !registry.snapshot().iter().any(|h| h.same(&old)) {
+                return;
+            }
+            registry.swap(&old, spawner.spawn(def, now.pswd.as_deref()));
+            tracing::info!(
+                "Console [{}] restarted: its old connection is closed",
+                old.name()
+            );
+        });
+    }
+
     /// Stop everything and wait (bounded) for logs to flush and children to go.
     pub async fn shutdown(self) {
-        self.cancel.cancel();
-        self.tracker.close();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+        self.consoles.cancel.cancel();
+        self.consoles.tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.consoles.tracker.wait()).await;
         // Every console has queued its last output and closed its log; make sure the
         // writer threads have put it all on disk before the process exits.
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.ctx.logs.sync()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.consoles.ctx.logs.sync()).await;
         // Consoles are gone; give IPMI sessions a moment to deactivate SOL and close,
         // so a restarted daemon finds the BMCs' few session slots free.
-        let background = &self.backend_ctx.background;
+        let background = &self.consoles.backend_ctx.background;
         background.close();
         let _ = tokio::time::timeout(SESSION_CLOSE_GRACE, background.wait()).await;
     }
 
     fn spawn_log_retry(&self, every: Duration) {
-        let ctx = self.ctx.clone();
-        let cancel = self.cancel.child_token();
-        self.tracker.spawn(async move {
+        let ctx = self.consoles.ctx.clone();
+        let cancel = self.consoles.cancel.child_token();
+        self.consoles.tracker.spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
@@ -322,9 +385,9 @@ impl Engine {
     fn spawn_marks(&self) {
         let settings = self.settings.clone();
         let registry = self.registry.clone();
-        let cancel = self.cancel.child_token();
+        let cancel = self.consoles.cancel.child_token();
         let minutes = move || settings.get().config.server.timestamp_minutes;
-        self.tracker.spawn(async move {
+        self.consoles.tracker.spawn(async move {
             loop {
                 let n = minutes();
                 let wait = if n == 0 {
@@ -345,21 +408,62 @@ impl Engine {
             }
         });
     }
+}
 
-    fn spawn_console(
-        &self,
-        def: &ConsoleDef,
-        pswd: Option<&conmand_core::pswd::PasswordDb>,
-    ) -> ConsoleHandle {
-        let backend = backend::for_console(def, &self.backend_ctx, pswd);
-        console::spawn(
-            Arc::new(def.clone()),
-            backend,
-            self.ctx.clone(),
-            &self.tracker,
-            self.cancel.child_token(),
-        )
+/// How often a reload says which consoles it is still waiting for.
+const RELOAD_WARN_EVERY: Duration = Duration::from_secs(5);
+
+/// Wait until every console in `stopping` has ended, saying every few seconds which
+/// ones are still holding on, for at most `limit`. Returns the names still running.
+async fn wait_stopped<'a>(
+    stopping: &[(&'a str, &ConsoleHandle)],
+    limit: Duration,
+) -> std::collections::HashSet<&'a str> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let pending: Vec<&(&str, &ConsoleHandle)> =
+            stopping.iter().filter(|(_, h)| !h.is_closed()).collect();
+        let now = tokio::time::Instant::now();
+        if pending.is_empty() || now >= deadline {
+            if !pending.is_empty() {
+                tracing::warn!(
+                    "Reload: {} console(s) still closing after {}s; each restarts once closed: {}",
+                    pending.len(),
+                    limit.as_secs(),
+                    names(&pending)
+                );
+            }
+            return pending.iter().map(|(n, _)| *n).collect();
+        }
+        let all = futures_util::future::join_all(pending.iter().map(|(_, h)| h.stopped()));
+        let wait = RELOAD_WARN_EVERY.min(deadline - now);
+        if tokio::time::timeout(wait, all).await.is_err() {
+            let left: Vec<_> = pending
+                .into_iter()
+                .filter(|(_, h)| !h.is_closed())
+                .collect();
+            if !left.is_empty() && tokio::time::Instant::now() < deadline {
+                tracing::warn!(
+                    "Reload: waiting for {} console(s) to close: {}",
+                    left.len(),
+                    names(&left)
+                );
+            }
+        }
     }
+}
+
+/// `[a], [b], …` (the first few).
+fn names(list: &[&(&str, &ConsoleHandle)]) -> String {
+    let mut s: Vec<String> = list
+        .iter()
+        .take(10)
+        .map(|(n, _)| format!("[{n}]"))
+        .collect();
+    if list.len() > 10 {
+        s.push(format!("and {} more", list.len() - 10));
+    }
+    s.join(", ")
 }
 
 /// Time until the next `server timestamp=` mark: the next multiple of `n` minutes

@@ -29,6 +29,19 @@ impl Registry {
         self.descriptors.store(fds, Ordering::Relaxed);
     }
 
+    /// Put `new` where `old` is; false (nothing changed) when `old` is no longer in
+    /// the list. Callers serialise swaps with reloads.
+    pub fn swap(&self, old: &ConsoleHandle, new: ConsoleHandle) -> bool {
+        let cur = self.snapshot();
+        let Some(i) = cur.iter().position(|h| h.same(old)) else {
+            return false;
+        };
+        let mut list = cur.as_ref().clone();
+        list[i] = new;
+        self.replace(list);
+        true
+    }
+
     /// The console called `name`, if running.
     pub fn get(&self, name: &str) -> Option<ConsoleHandle> {
         self.snapshot().iter().find(|c| c.name() == name).cloned()

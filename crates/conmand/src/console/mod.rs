@@ -207,6 +207,11 @@ impl ConsoleHandle {
         self.descriptors
     }
 
+    /// Whether both handles reach the same actor.
+    pub fn same(&self, other: &ConsoleHandle) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
     /// Whether the actor has ended.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()

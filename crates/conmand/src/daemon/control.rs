@@ -1,5 +1,5 @@
 //! `conmand -k`, `-r` and `-q`: signal or query the daemon running a configuration
-//! (ConMan `signal_daemon`, reference §5.3).
+//! (ConMan `signal_daemon`, reference §5.3); also `--reopen-logs` (SIGUSR1, ours).
 //!
 //! The pid comes from the configuration file's lock, else from the `-P` pidfile
 //! (see [`crate::daemon::lock`]). Messages and exit codes are ConMan's:
@@ -37,6 +37,8 @@ pub enum Control {
     Reconfig,
     /// `-q`: print the pid (signal 0: existence check only).
     Query,
+    /// `--reopen-logs`: SIGUSR1 (reopen the logs only; not in ConMan).
+    ReopenLogs,
 }
 
 impl Control {
@@ -46,6 +48,7 @@ impl Control {
             Control::Kill => libc::SIGTERM,
             Control::Reconfig => libc::SIGHUP,
             Control::Query => 0,
+            Control::ReopenLogs => libc::SIGUSR1,
         }
     }
 }
@@ -95,6 +98,7 @@ fn run(
         Control::Kill => rustix::process::kill_process(target, Signal::TERM),
         Control::Reconfig => rustix::process::kill_process(target, Signal::HUP),
         Control::Query => rustix::process::test_kill_process(target),
+        Control::ReopenLogs => rustix::process::kill_process(target, Signal::USR1),
     };
     match sent {
         Ok(()) => {}
@@ -111,10 +115,10 @@ fn run(
     let written = match action {
         Control::Query => writeln!(out, "{pid}").and_then(|()| out.flush()),
         _ if verbose => {
-            let what = if action == Control::Kill {
-                "terminated on"
-            } else {
-                "reconfigured on"
+            let what = match action {
+                Control::Kill => "terminated on",
+                Control::ReopenLogs => "reopened its logs on",
+                _ => "reconfigured on",
             };
             writeln!(
                 err,

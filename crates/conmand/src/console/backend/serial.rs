@@ -7,9 +7,10 @@
 //! The descriptor is then registered with the tokio reactor through [`AsyncFd`].
 //!
 //! The reader and the writer share the device. When both are dropped (the connection
-//! closes) the saved termios are restored and both queues flushed (`TCIOFLUSH`) before
-//! the close, as ConMan's `destroy`: the flush also keeps `close` from waiting for
-//! unsent output to drain.
+//! closes) the saved termios are restored and unsent output is flushed (`TCOFLUSH`)
+//! before the close, so `close` does not wait for it to drain. Unlike ConMan's
+//! `destroy` (`TCIOFLUSH`), input the device sent and nobody has read yet is kept for
+//! the next open (a restart by reload reads it).
 //!
 //! A break is `TIOCSBRK`, an async sleep of [`BREAK_HOLD`], then `TIOCCBRK`, so no
 //! runtime thread ever blocks for the quarter second `tcsendbreak` would take. The ioctl
@@ -208,7 +209,7 @@ impl Drop for Device {
     fn drop(&mut self) {
         // Both fail harmlessly on a hung-up tty (EIO); nothing more can be done then.
         let _ = rustix::termios::tcsetattr(&self.fd, OptionalActions::Now, &self.saved);
-        let _ = rustix::termios::tcflush(&self.fd, QueueSelector::IOFlush);
+        let _ = rustix::termios::tcflush(&self.fd, QueueSelector::OFlush);
     }
 }
 
