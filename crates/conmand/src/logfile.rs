@@ -13,6 +13,13 @@
 //! The per-console cost is one map entry in one thread (file, line state, options);
 //! no buffer is kept per console between batches. `&L` replay reads the file's tail
 //! through the same queue, so it sees everything written before it.
+//!
+//! Faults: a write that fails (disk full) keeps the unwritten bytes, up to
+//! `MAX_PENDING` per file, and tries again with the file's next output and on every
+//! retry tick, so a quiet console's kept output lands once there is room; the oldest
+//! bytes beyond the bound are dropped and counted. A log whose file (or directory)
+//! was removed under the daemon is noticed on the next tick (its link count is 0) and
+//! created again, directory included.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -101,7 +108,7 @@ enum LogMsg {
     Sync {
         reply: oneshot::Sender<()>,
     },
-    /// Periodic: retry logs that could not be opened.
+    /// Periodic: retry logs that could not be opened or written; reopen removed ones.
     Tick,
 }
 
@@ -171,8 +178,9 @@ impl LogService {
 }
 
 impl LogService {
-    /// Ask every writer to retry the logs it could not open (called periodically by
-    /// the engine). Never waits: a busy writer will get the next tick.
+    /// Ask every writer to retry the logs it could not open or write (disk full), and
+    /// to create again any log removed under it (called periodically by the engine,
+    /// every `log_retry`). Never waits: a busy writer will get the next tick.
     pub fn tick(&self) {
         for w in self.workers.iter() {
             let _ = w.try_send(LogMsg::Tick);
@@ -360,8 +368,21 @@ impl Worker {
                 let _ = reply.send(tail);
             }
             LogMsg::Tick => {
-                for (id, f) in &self.files {
-                    if f.file.is_none() && f.retry_at.is_some() {
+                for (id, f) in self.files.iter_mut() {
+                    if f.file.is_none() {
+                        if f.retry_at.is_some() {
+                            dirty.push(*id);
+                        }
+                    } else if f.write_failed {
+                        // Try the kept bytes again even if the console is quiet.
+                        dirty.push(*id);
+                    } else if f.removed() {
+                        tracing::warn!(
+                            "Logfile \"{}\" for [{}] was removed; creating it again",
+                            f.path.display(),
+                            f.console
+                        );
+                        f.open(false);
                         dirty.push(*id);
                     }
                 }
@@ -426,6 +447,16 @@ impl LogFile {
         }
     }
 
+    /// The open file has no name left (its directory or the file was removed under
+    /// the daemon): what is written to it is lost to the operator.
+    fn removed(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .is_some_and(|m| m.nlink() == 0)
+    }
+
     fn flush(&mut self) {
         if self.file.is_none() && self.retry_at.is_some_and(|t| Instant::now() >= t) {
             self.open(false);
@@ -456,6 +487,12 @@ impl LogFile {
         }
         match res {
             Ok(()) => {
+                if self.write_failed {
+                    tracing::info!(
+                        "Logfile \"{}\" is written again: the kept output is in it",
+                        self.path.display()
+                    );
+                }
                 if self.pending.capacity() > KEEP_CAPACITY {
                     self.pending = Vec::new();
                 } else {

@@ -27,6 +27,9 @@ pub async fn accept_loop(
 ) {
     let mut backoff = Duration::from_millis(10);
     let started = tokio::time::Instant::now();
+    // Accept failures in a row, and when one was last reported.
+    let mut failures: u64 = 0;
+    let mut reported = started;
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -35,6 +38,12 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
+                if failures > 0 {
+                    tracing::info!(
+                        "Accepting connections again after {failures} failed attempt(s)"
+                    );
+                    failures = 0;
+                }
                 let ticket = match front.admit(peer.ip()) {
                     Ok(t) => t,
                     Err(why) => {
@@ -64,8 +73,22 @@ pub async fn accept_loop(
                 );
             }
             Err(e) => {
-                // Out of descriptors, typically: wait and try again; never exit.
-                tracing::warn!("Unable to accept new connection: {e}");
+                // Out of descriptors, typically: wait and try again; never exit. Said
+                // once, then once a minute while it lasts.
+                failures += 1;
+                let now = tokio::time::Instant::now();
+                if failures == 1 || now.duration_since(reported) >= ACCEPT_REPORT_EVERY {
+                    reported = now;
+                    tracing::warn!(
+                        "Unable to accept new connection: {}{}",
+                        conmand_core::oserror::strerror(&e),
+                        if failures > 1 {
+                            format!(" ({failures} attempts so far; retrying)")
+                        } else {
+                            "; retrying".to_string()
+                        }
+                    );
+                }
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
@@ -75,6 +98,9 @@ pub async fn accept_loop(
         }
     }
 }
+
+/// How often a lasting accept failure (EMFILE) is reported again.
+const ACCEPT_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// How long a refused connection may take to send its greeting, take the answer
 /// and close.
