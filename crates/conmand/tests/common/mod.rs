@@ -1,6 +1,7 @@
 //! Test harness: an in-process daemon on 127.0.0.1:0 plus raw protocol clients.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod daemon;
 pub mod pty;
 
 use std::net::SocketAddr;
