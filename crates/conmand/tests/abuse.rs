@@ -366,3 +366,55 @@ async fn heavy_matching_stalls_no_console() {
 fn cat(name: &str) -> conmand_core::config::ConsoleDef {
     process_console(name, &["/bin/cat"], None, LogOpts::default())
 }
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// A connection flood (2,000 connections that never say hello, from eight source
+/// addresses): the daemon never holds more than `maxclients`, the operator already
+/// attached keeps typing with a prompt echo, and once the flood is gone every
+/// descriptor it took is given back.
+#[tokio::test]
+async fn a_connection_flood_is_bounded_and_the_attached_operator_goes_on() {
+    let server = ServerOpts {
+        maxclients: 64,
+        ..ServerOpts::default()
+    };
+    let srv = TestServer::start(vec![cat("c")], server).await;
+    srv.wait_up(&["c"]).await;
+    let daemon = srv.daemon.as_ref().unwrap();
+    let (mut op, _) = Raw::open(srv.addr, "op", None, "CONNECT CONSOLE='c'").await;
+    op.send(b"warm\r").await;
+    op.expect(b"warm").await;
+    let before = open_descriptors();
+
+    let mut flood = Vec::new();
+    let mut worst = Duration::ZERO;
+    let mut most = 0;
+    for i in 0..2000 {
+        flood.push(connect_from(&format!("127.0.0.{}", 2 + i % 8), srv.addr).await);
+        most = most.max(daemon.clients());
+        if i % 100 == 99 {
+            let t = Instant::now();
+            op.send(format!("ping{i}\r").as_bytes()).await;
+            op.expect(format!("ping{i}").as_bytes()).await;
+            worst = worst.max(t.elapsed());
+        }
+    }
+    assert!(most <= 64, "the daemon held {most} clients (maxclients=64)");
+    assert!(
+        worst < Duration::from_secs(2),
+        "an echo took {worst:?} during the flood"
+    );
+    drop(flood);
+    eventually("the flood's sessions to end", || daemon.clients() == 1).await;
+    eventually("the flood's descriptors to be closed", || {
+        open_descriptors() <= before
+    })
+    .await;
+    op.send(b"after\r").await;
+    op.expect(b"after").await;
+    eprintln!("flood: at most {most} clients held, slowest echo {worst:?}");
+    srv.stop().await;
+}
