@@ -7,6 +7,6 @@ _conmand() {
         -p) return ;;
         --pswd-set) return ;;
     esac
-    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd --pswd-set' -- "$cur"))
+    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd --pswd-set --reopen-logs' -- "$cur"))
 }
 complete -F _conmand conmand
