@@ -60,7 +60,7 @@ pub async fn accept_loop(
                 };
                 let front = front.clone();
                 let cancel = cancel.clone();
-                let span = tracing::info_span!("client", %peer);
+                let span = tracing::debug_span!("client", %peer);
                 tracker.spawn(
                     async move {
                         tokio::select! {

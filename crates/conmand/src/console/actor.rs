@@ -272,6 +272,7 @@ impl Actor {
                 self.ctx.tasks.spawn(async move {
                     let tail = log.tail().await;
                     if let Some(tx) = tx.upgrade() {
+                        let tail = tail.map(Box::new);
                         let _ = tx.send(Command::ReplayDone { tail }).await;
                     }
                 });
@@ -279,12 +280,12 @@ impl Actor {
         }
     }
 
-    fn replay_done(&mut self, tail: Option<Bytes>) {
+    fn replay_done(&mut self, tail: Option<Box<Bytes>>) {
         for (_, sink) in self.replay.take().unwrap_or_default() {
             match &tail {
                 Some(tail) => {
                     sink.deliver(notice::begin_replay(&self.name).into());
-                    sink.deliver(Output::Data(tail.clone()));
+                    sink.deliver(Output::Data(Bytes::clone(tail)));
                     sink.deliver(notice::end_replay(&self.name).into());
                 }
                 None => {
