@@ -2,8 +2,9 @@
 //! framed by `Log started at …` / `Log finished at …` lines (ConMan's `open_client_log`,
 //! `close_client_log`).
 //!
-//! The file is opened `O_WRONLY|O_CREAT|O_APPEND` with mode 0600. The client's own status
-//! lines and the escape help are not logged.
+//! The file is opened `O_WRONLY|O_CREAT|O_APPEND|O_NOFOLLOW` with mode 0600: a symbolic
+//! link at the name (say, planted in `/tmp` for a client run as root) is refused, not
+//! followed. The client's own status lines and the escape help are not logged.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -23,12 +24,23 @@ pub struct SessionLog {
 
 impl SessionLog {
     /// Open (or create, mode 0600) `path` for appending and write the "started" line.
+    /// A symbolic link at `path` is an error (`Is a symbolic link (not followed)`).
     pub fn open(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o600)
-            .open(path)?;
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| {
+                let is_link = e.raw_os_error() == Some(libc::ELOOP)
+                    && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+                if is_link {
+                    io::Error::other("Is a symbolic link (not followed)")
+                } else {
+                    e
+                }
+            })?;
         let mut log = Self {
             path: path.to_path_buf(),
             file,
@@ -71,6 +83,18 @@ fn long_time(t: &jiff::ZonedDateTime) -> String {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_symbolic_link_is_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep me\n").unwrap();
+        let link = dir.path().join("session.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = SessionLog::open(&link).unwrap_err();
+        assert_eq!(err.to_string(), "Is a symbolic link (not followed)");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+    }
 
     #[test]
     fn long_time_shape() {
