@@ -311,3 +311,38 @@ fn printed_text_is_readable() {
         "server port=7001\nserver timestamp=60m\nconsole name=\"a\" dev=\"test:\" log=\"/srv/%N.log\"\n"
     );
 }
+
+#[test]
+fn programs_found_through_an_execpath_changed_later_keep_their_directory() {
+    // Found by the `config` fuzz target (fuzz/regressions/config/crash-2cbd32b2-execpath-changed-midfile):
+    // each console's program is looked up in the execpath in effect at its line,
+    // but only the final execpath was printed, so "prog" re-parsed as /b/prog.
+    let probe = MemProbe::new("/srv")
+        .dir("/a")
+        .dir("/b")
+        .executable("/a/prog")
+        .executable("/b/prog")
+        .executable("/b/other");
+    let src = "server execpath=\"/a\"\n\
+               console name=\"p\" dev=\"prog x\"\n\
+               server execpath=\"/b:/a\"\n\
+               console name=\"q\" dev=\"prog y\"\n\
+               console name=\"r\" dev=\"other\"\n\
+               console name=\"s\" dev=\"/b/prog\"\n";
+    let parsed = Config::parse_str(src, "x", &probe);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let text = print(&parsed.config);
+    assert_eq!(
+        text,
+        "server execpath=\"/b:/a\"\n\
+         server execpath=\"/a\"\n\
+         console name=\"p\" dev=\"prog x\"\n\
+         server execpath=\"/b:/a\"\n\
+         console name=\"q\" dev=\"prog y\"\n\
+         console name=\"r\" dev=\"other\"\n\
+         console name=\"s\" dev=\"/b/prog\"\n"
+    );
+    let again = Config::parse_str(&text, "x", &probe);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(without_lines(again.config), without_lines(parsed.config));
+}
