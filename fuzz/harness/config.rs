@@ -4,12 +4,15 @@
 //! Invariants: parsing never panics; every diagnostic formats; a parsed
 //! configuration printed with `config::print` parses again, without errors, to
 //! the same configuration (console line numbers aside) unless it holds one of
-//! the values the printer documents as not representable; `Debug` output does
+//! the values the printer documents as not representable (checked before
+//! printing, or for a console that turns into a program, after); `Debug` output does
 //! not depend on IPMI passwords and K_g.
 
 use std::path::{Path, PathBuf};
 
-use conmand_core::config::{Config, ConsoleSpec, FileKind, FsProbe, MemProbe, diff, print};
+use conmand_core::config::{
+    Config, ConsoleChange, ConsoleDef, ConsoleSpec, FileKind, FsProbe, MemProbe, diff, print,
+};
 
 /// The file name used in messages.
 const ORIGIN: &str = "fuzz.conf";
@@ -152,6 +155,19 @@ pub fn run(data: &[u8]) {
     }
     let text = print(&parsed.config);
     let again = Config::parse_str(&text, ORIGIN, &probe);
+    let became_program = |d: &ConsoleDef| {
+        !matches!(d.spec, ConsoleSpec::Process(_))
+            && again
+                .config
+                .consoles
+                .iter()
+                .any(|a| a.name == d.name && matches!(a.spec, ConsoleSpec::Process(_)))
+    };
+    if parsed.config.consoles.iter().any(became_program) {
+        // Documented limit of the printer: a device string that an execpath set
+        // later in the file turns into a program.
+        return;
+    }
     if parsed.config.consoles.is_empty() {
         // "no consoles defined" is the one error an empty configuration has.
         assert!(again.config.consoles.is_empty(), "printed:\n{text}");
@@ -162,10 +178,26 @@ pub fn run(data: &[u8]) {
             again.errors
         );
     }
-    assert!(
-        diff(&parsed.config, &again.config).is_empty(),
-        "reload diff of a round trip is not empty:\n{text}"
-    );
+    let changes = diff(&parsed.config, &again.config);
+    if !changes.is_empty() {
+        let show = |c: &Config| {
+            let changed: Vec<_> = c
+                .consoles
+                .iter()
+                .filter(|d| {
+                    changes
+                        .iter()
+                        .any(|ch| matches!(ch, ConsoleChange::Changed(n) if *n == d.name))
+                })
+                .collect();
+            format!("{:#?}\n{changed:#?}", c.server)
+        };
+        panic!(
+            "reload diff of a round trip is {changes:?}:\n{text}\nbefore: {}\nafter: {}",
+            show(&parsed.config),
+            show(&again.config)
+        );
+    }
     assert_eq!(
         without_lines(again.config),
         without_lines(parsed.config),

@@ -9,7 +9,10 @@
 //! the consoles), so it resolves to the same program again. Values that contain both
 //! quote characters, an IPMI user name with a comma, or such a program directory with
 //! a `:` in it cannot be written in the language; they are printed as well as
-//! possible and will not re-parse the same.
+//! possible and will not re-parse the same. Nor will an `ipmi:` or `test:` console
+//! whose device string also names an executable file in a directory of an `execpath`
+//! set later in the file (ConMan tries programs first; the model keeps only the
+//! final `execpath`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
