@@ -46,10 +46,11 @@ done
 
 # Per-target libFuzzer limits. `handshake` must flag slow inputs: a request that
 # keeps matching busy for over a second is a bug (the daemon matches on its runtime
-# threads), and its inputs may be long enough for real pattern bombs.
+# threads); its inputs may be as long as a greeting and a request line can be
+# (2 x 131071 bytes), so real pattern bombs fit.
 limits() {
     case "$1" in
-        handshake) echo "-timeout=1 -max_len=16384" ;;
+        handshake) echo "-timeout=1 -max_len=262144" ;;
         config) echo "-timeout=10 -max_len=16384" ;;
         *) echo "-timeout=10 -max_len=4096" ;;
     esac

@@ -7,7 +7,8 @@
 //! error ConMan would send (3, 5 or 6; error 7 needs live state and stays with the
 //! daemon). [`select`] is the matching step alone.
 //!
-//! - **Glob** (the default) is [`glob_match`], which behaves like glibc's
+//! - **Glob** (the default) is [`glob_match`] (prepared once per request as a
+//!   [`Glob`]), which behaves like glibc's
 //!   `fnmatch(pattern, name, 0)` in the C locale: case-sensitive, `*` matches
 //!   `/` and leading dots too, `?`, bracket expressions with `!`/`^` negation,
 //!   ranges and POSIX classes, and backslash escapes.
@@ -38,7 +39,7 @@ pub mod ere;
 pub mod glob;
 
 pub use ere::RegexSet;
-pub use glob::glob_match;
+pub use glob::{Glob, glob_match};
 
 /// A regex pattern set that does not compile.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -126,12 +127,9 @@ where
             .filter(|&i| set.is_match(names[i].as_ref()))
             .collect()
     } else {
+        let mut globs: Vec<Glob<'_>> = patterns.iter().map(|p| Glob::new(p.as_ref())).collect();
         (0..names.len())
-            .filter(|&i| {
-                patterns
-                    .iter()
-                    .any(|p| glob_match(p.as_ref(), names[i].as_ref()))
-            })
+            .filter(|&i| globs.iter_mut().any(|g| g.is_match(names[i].as_ref())))
             .collect()
     };
     picked.sort_by(|&a, &b| compare_names(names[a].as_ref(), names[b].as_ref()));
