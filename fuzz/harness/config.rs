@@ -86,8 +86,8 @@ impl FsProbe for FakeProbe {
 
 /// Values the printer cannot write so that they read back the same (see the
 /// `config::print` module docs): a string holding both quote characters, an
-/// IPMI user name with a comma, or a program directory with a `:` (it cannot be
-/// put in an `execpath`).
+/// IPMI user name with a comma, a program directory with a `:` (it cannot be
+/// put in an `execpath`), or a log name with a `&` outside `logdir`.
 fn representable(c: &Config) -> bool {
     let plain = |s: &str| !(s.contains('"') && s.contains('\''));
     let path = |p: &Option<PathBuf>| p.as_ref().is_none_or(|p| plain(&p.to_string_lossy()));
@@ -107,7 +107,17 @@ fn representable(c: &Config) -> bool {
         && c.consoles.iter().all(|d| {
             plain(&d.name)
                 && plain(&d.dev)
-                && d.log.as_deref().is_none_or(plain)
+                && d.log.as_deref().is_none_or(|l| {
+                    // Printed relative to logdir when under it; '&' is refused
+                    // in a written log name.
+                    let written = s
+                        .logdir
+                        .as_ref()
+                        .and_then(|ld| l.strip_prefix(&*ld.to_string_lossy()))
+                        .and_then(|r| r.strip_prefix('/'))
+                        .unwrap_or(l);
+                    plain(l) && !written.contains('&')
+                })
                 && match &d.spec {
                     ConsoleSpec::Ipmi(ip) => {
                         ip.opts.username.as_deref().is_none_or(|u| !u.contains(','))

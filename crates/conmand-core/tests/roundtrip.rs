@@ -346,3 +346,31 @@ fn programs_found_through_an_execpath_changed_later_keep_their_directory() {
     assert!(again.errors.is_empty(), "{:?}", again.errors);
     assert_eq!(without_lines(again.config), without_lines(parsed.config));
 }
+
+#[test]
+fn logs_under_logdir_are_printed_relative_to_it() {
+    // Found by the `config` fuzz target
+    // (fuzz/regressions/config/crash-eae26a1c-ampersand-in-logdir): a log= value may
+    // not hold '&', but a logdir may, so printing the joined path made the console
+    // disappear on re-parse.
+    let probe = MemProbe::new("/srv").dir("/var/log/a&b");
+    let src = "server logdir=\"/var/log/a&b\"\n\
+               console name=\"a\" dev=\"test:\" log=\"%N.log\"\n\
+               console name=\"b\" dev=\"test:\" log=\"/elsewhere/%N.log\"\n";
+    let parsed = Config::parse_str(src, "x", &probe);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert_eq!(
+        parsed.config.consoles[0].log.as_deref(),
+        Some("/var/log/a&b/%N.log")
+    );
+    let text = print(&parsed.config);
+    assert_eq!(
+        text,
+        "server logdir=\"/var/log/a&b\"\n\
+         console name=\"a\" dev=\"test:\" log=\"%N.log\"\n\
+         console name=\"b\" dev=\"test:\" log=\"/elsewhere/%N.log\"\n"
+    );
+    let again = Config::parse_str(&text, "x", &probe);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(without_lines(again.config), without_lines(parsed.config));
+}

@@ -3,16 +3,19 @@
 //! The output re-parses (with the same [`FsProbe`](super::FsProbe) answers) to the same
 //! [`Config`], apart from console line numbers: every SERVER setting that differs from
 //! its default gets its own line, then one CONSOLE line per console with its options
-//! spelled out in full (no GLOBAL lines are needed). A program console found through
-//! an `execpath` that was changed later in the file gets a `server execpath=` line
-//! naming its directory just before it (and the final `execpath` is restored after
-//! the consoles), so it resolves to the same program again. Values that contain both
-//! quote characters, an IPMI user name with a comma, or such a program directory with
-//! a `:` in it cannot be written in the language; they are printed as well as
-//! possible and will not re-parse the same. Nor will an `ipmi:` or `test:` console
-//! whose device string also names an executable file in a directory of an `execpath`
-//! set later in the file (ConMan tries programs first; the model keeps only the
-//! final `execpath`).
+//! spelled out in full (no GLOBAL lines are needed); log names under `logdir` are
+//! written relative to it. A program console found through an `execpath` that was
+//! changed later in the file gets a `server execpath=` line naming its directory just
+//! before it (and the final `execpath` is restored after the consoles), so it
+//! resolves to the same program again.
+//!
+//! Some configurations cannot be written so that they read back the same; they are
+//! printed as well as possible: a value holding both quote characters; an IPMI user
+//! name with a comma; such a program directory with a `:` in it; a log name outside
+//! the final `logdir` that holds a `&` (it came from a `logdir` changed later); an
+//! `ipmi:` or `test:` console whose device string also names an executable in a
+//! directory of an `execpath` set later in the file (ConMan tries programs first, and
+//! the model keeps only the final `execpath`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -122,6 +125,17 @@ fn found_in(c: &ConsoleDef) -> Option<&Path> {
     Path::new(p.argv.first()?).parent()
 }
 
+/// A console log name as written: relative to `logdir` when it lies there (the
+/// parser puts `logdir` back, and a `logdir` may hold characters a `log=` value
+/// must not, such as `&`).
+fn log_relative<'a>(log: &'a str, logdir: Option<&Path>) -> &'a str {
+    logdir
+        .and_then(|d| log.strip_prefix(&*d.to_string_lossy()))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        .unwrap_or(log)
+}
+
 fn execpath_line(dirs: &[PathBuf]) -> String {
     let joined: Vec<String> = dirs
         .iter()
@@ -203,7 +217,7 @@ pub fn print(config: &Config) -> String {
         }
         let mut l = format!("console name={} dev={}", quote(&c.name), quote(&c.dev));
         if let Some(log) = &c.log {
-            let _ = write!(l, " log={}", quote(log));
+            let _ = write!(l, " log={}", quote(log_relative(log, s.logdir.as_deref())));
         }
         if c.logopts != LogOpts::default() {
             let _ = write!(l, " logopts={}", quote(&logopts(&c.logopts)));
