@@ -45,9 +45,11 @@ for t in "${TARGETS[@]}"; do
 done
 
 # Per-target libFuzzer limits. `handshake` must flag slow inputs: a request that
-# keeps matching busy for over a second is a bug (the daemon matches on its runtime
-# threads); its inputs may be as long as a greeting and a request line can be
-# (2 x 131071 bytes), so real pattern bombs fit.
+# keeps matching busy for over a second is a bug (the daemon bounds matching by a
+# work budget, MAX_MATCH_WORK, that should hold it well under that). Its inputs may
+# be two ConMan-sized lines (2 x 131071 bytes): the daemon reads request lines up to
+# 8 MiB, but the budget, not the line length, is what bounds the work, and real
+# pattern bombs fit in 256 KiB.
 limits() {
     case "$1" in
         handshake) echo "-timeout=1 -max_len=262144" ;;

@@ -5,7 +5,8 @@ _conmand() {
     case $prev in
         -c|-P|--pswd) _filedir; return ;;
         -p) return ;;
+        --pswd-set) return ;;
     esac
-    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd' -- "$cur"))
+    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd --pswd-set' -- "$cur"))
 }
 complete -F _conmand conmand

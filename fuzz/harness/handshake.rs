@@ -1,7 +1,9 @@
 //! `handshake`: what the daemon does with a new connection's first bytes: frame
-//! the greeting line, parse it, frame the request line, parse it, then
-//! `matching::resolve` the patterns against a fixed list of a few hundred
-//! console names and encode the answer.
+//! the greeting line (cut at ConMan's 131,071 bytes), parse it, frame the request
+//! line (whole, up to `MAX_WIRE_LINE`), parse it, then `matching::resolve` the
+//! patterns against a fixed list of a few hundred console names and encode the
+//! answer. A request over the matching work budget (`RequestError::TooComplex`)
+//! is an accepted answer, like any other error.
 //!
 //! Invariants: nothing panics; decoded values re-encode to lines that decode to
 //! the same greeting and request (when they hold no CR, LF or NUL, which the
@@ -17,7 +19,8 @@ use std::sync::OnceLock;
 use bytes::BytesMut;
 use conmand_core::matching::{RegexSet, compare_names, glob_match, resolve};
 use conmand_core::protocol::{
-    Command, Greeting, Request, RequestError, Response, encode_match_list, take_final_line,
+    Command, Greeting, MAX_WIRE_LINE, Request, RequestError, Response, encode_match_list,
+    take_final_line, take_line_within,
 };
 
 /// The console names every request is matched against (a few hundred, in
@@ -87,8 +90,16 @@ pub fn run(data: &[u8]) {
     }
     let _ = Response::ok().to_bytes();
 
-    let Some(line) = take_final_line(&mut buf) else {
-        return;
+    // As the daemon reads the request: whole up to MAX_WIRE_LINE; at EOF the
+    // partial line is the line.
+    let line = match take_line_within(&mut buf, &mut 0, MAX_WIRE_LINE) {
+        Ok(Some(line)) => line,
+        Ok(None) if !buf.is_empty() => buf.split(),
+        Ok(None) => return,
+        Err(e) => {
+            assert!(buf.len() >= MAX_WIRE_LINE, "{e}");
+            return;
+        }
     };
     let req = match Request::parse(&line) {
         Ok(r) => r,
@@ -157,6 +168,9 @@ pub fn run(data: &[u8]) {
         }
         Err(e) => {
             let mut out = e.to_response().to_bytes();
+            if let RequestError::TooComplex(_) = e {
+                assert!(!req.consoles.is_empty(), "no patterns cost no matching");
+            }
             if let RequestError::TooManyConsoles(n) = e {
                 assert!(n > 1 && n <= names.len());
                 assert_ne!(req.command, Command::Query);

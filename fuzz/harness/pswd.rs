@@ -43,7 +43,7 @@ pub fn run(data: &[u8]) {
                 continue;
             };
             if let Some(u) = u {
-                assert_eq!(c.user, u, "lookup for user {u:?} returned another user");
+                assert_eq!(c.username, u, "lookup for user {u:?} returned another user");
                 assert!(db.lookup(h, None).is_some(), "any-user lookup missed");
             }
             // `Debug` must not depend on the secrets' values.

@@ -91,14 +91,6 @@ pub enum ArgsError {
     },
 }
 
-/// `strerror`-style text for an I/O error: the OS message without Rust's " (os error N)".
-pub fn strerror(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => e.to_string(),
-    }
-}
-
 /// C `atoi`: optional leading blanks and sign, then digits; anything else ends it.
 pub fn atoi(s: &[u8]) -> i64 {
     let mut i = 0;
@@ -243,7 +235,7 @@ It is an independent reimplementation and contains no ConMan code.\n\
 fn read_console_file(path: &OsStr, out: &mut Vec<String>) -> Result<(), ArgsError> {
     let err = |e: std::io::Error| ArgsError::ConsoleFile {
         path: path.to_string_lossy().into_owned(),
-        reason: strerror(&e),
+        reason: conmand_core::oserror::strerror(&e),
     };
     let f = std::fs::File::open(path).map_err(err)?;
     let mut r = std::io::BufReader::new(f);

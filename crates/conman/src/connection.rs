@@ -2,16 +2,21 @@
 //! (ConMan's `connect_to_server`, `send_greeting`, `send_req`, `recv_rsp`, reference §3,
 //! §4.3).
 //!
-//! Differences on purpose: IPv6 destinations work (ConMan is IPv4 only), and the
+//! Differences on purpose: IPv6 destinations work (ConMan is IPv4 only), the
 //! handshake has a timeout ([`handshake_timeout`], default 30 s, `CONMAN_HANDSHAKE_TIMEOUT`
-//! overrides it) so a daemon that accepts but never answers cannot hang the client.
+//! overrides it) so a daemon that accepts but never answers cannot hang the client,
+//! and request and response lines may be up to [`MAX_WIRE_LINE`] bytes (ConMan cuts
+//! them at 131,071, losing console names without a word): a longer request is
+//! refused before it is sent, a longer response is an error, never a cut list.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::args::strerror;
-use conmand_core::protocol::{Command as RequestCommand, Greeting, Request, Response};
+use conmand_core::oserror::strerror;
+use conmand_core::protocol::{
+    Command as RequestCommand, Greeting, MAX_WIRE_LINE, Request, Response, take_line_within,
+};
 
 /// ConMan's `CONMAN_ERR_LOCAL`: the error happened in the client.
 pub const ERR_LOCAL: i64 = 1;
@@ -27,8 +32,23 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// fractional).
 pub const TIMEOUT_ENV: &str = "CONMAN_HANDSHAKE_TIMEOUT";
 
-/// The longest response line we read (ConMan's `MAX_SOCK_LINE`).
-const MAX_SOCK_LINE: usize = 131_072;
+/// How much one read of a handshake answer asks for.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a response line could not be read.
+#[derive(Debug)]
+enum ReadError {
+    /// Socket error or timeout.
+    Io(io::Error),
+    /// No newline within [`MAX_WIRE_LINE`] bytes.
+    TooLong,
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
 
 /// A protocol-level failure, shown as `ERROR: <message>.` with exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,7 +157,16 @@ impl Connection {
     ) -> Result<(bool, Vec<String>), ProtocolError> {
         self.send(&Greeting::new(user, tty.map(String::from)).to_bytes())?;
         self.expect_ok()?;
-        self.send(&req.to_bytes())?;
+        let line = req.to_bytes();
+        if line.len() > MAX_WIRE_LINE {
+            return Err(ProtocolError::local(format!(
+                "Request of {} bytes for {} console names exceeds the {MAX_WIRE_LINE}-byte \
+                 line maximum; name fewer consoles or use a pattern",
+                line.len(),
+                req.consoles.len()
+            )));
+        }
+        self.send(&line)?;
         if req.command == RequestCommand::Query {
             self.stream.shutdown(Shutdown::Write).map_err(|e| {
                 ProtocolError::local(format!(
@@ -173,7 +202,13 @@ impl Connection {
                     self.host, self.port
                 )));
             }
-            Err(e) => {
+            Err(ReadError::TooLong) => {
+                return Err(ProtocolError::local(format!(
+                    "Response from <{}:{}> exceeds the {MAX_WIRE_LINE}-byte line maximum",
+                    self.host, self.port
+                )));
+            }
+            Err(ReadError::Io(e)) => {
                 return Err(ProtocolError::local(format!(
                     "Unable to read response from <{}:{}>:\n  {} (blocked by TCP-Wrappers?)",
                     self.host,
@@ -195,29 +230,31 @@ impl Connection {
         }
     }
 
-    /// Read up to and including `\n` (or `MAX_SOCK_LINE - 1` bytes) within the handshake
-    /// timeout. `Ok(None)` means EOF before any byte. Bytes after the line are kept.
-    fn read_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+    /// Read up to and including `\n` within the handshake timeout; a line longer
+    /// than [`MAX_WIRE_LINE`] is [`ReadError::TooLong`]. `Ok(None)` means EOF before
+    /// any byte. Bytes after the line are kept.
+    fn read_line(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
         let deadline = Instant::now() + self.timeout;
-        loop {
-            if let Some(nl) = self.leftover.iter().position(|&b| b == b'\n') {
-                let rest = self.leftover.split_off(nl + 1);
-                return Ok(Some(std::mem::replace(&mut self.leftover, rest)));
-            }
-            if self.leftover.len() >= MAX_SOCK_LINE - 1 {
-                let rest = self.leftover.split_off(MAX_SOCK_LINE - 1);
-                return Ok(Some(std::mem::replace(&mut self.leftover, rest)));
+        let mut pending = bytes::BytesMut::from(&std::mem::take(&mut self.leftover)[..]);
+        let mut scanned = 0;
+        let mut buf = vec![0u8; READ_CHUNK];
+        let result = loop {
+            match take_line_within(&mut pending, &mut scanned, MAX_WIRE_LINE) {
+                Ok(Some(line)) => break Ok(Some(line.to_vec())),
+                Ok(None) => {}
+                Err(_) => break Err(ReadError::TooLong),
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+                break Err(io::Error::from_raw_os_error(libc::ETIMEDOUT).into());
             }
-            self.stream.set_read_timeout(Some(left))?;
-            let mut buf = [0u8; 4096];
+            if let Err(e) = self.stream.set_read_timeout(Some(left)) {
+                break Err(e.into());
+            }
             match self.stream.read(&mut buf) {
-                Ok(0) if self.leftover.is_empty() => return Ok(None),
-                Ok(0) => return Ok(Some(std::mem::take(&mut self.leftover))),
-                Ok(n) => self.leftover.extend_from_slice(&buf[..n]),
+                Ok(0) if pending.is_empty() => break Ok(None),
+                Ok(0) => break Ok(Some(pending.split().to_vec())),
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -225,11 +262,13 @@ impl Connection {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+                    break Err(io::Error::from_raw_os_error(libc::ETIMEDOUT).into());
                 }
-                Err(e) => return Err(e),
+                Err(e) => break Err(e.into()),
             }
-        }
+        };
+        self.leftover = pending.to_vec();
+        result
     }
 
     /// Copy what the daemon sends after an error (console list, busy lines) to `sink`

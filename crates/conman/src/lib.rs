@@ -41,8 +41,9 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use conmand_core::client_escape::Mode;
+use conmand_core::oserror::strerror;
 
-use crate::args::{Command, Invocation, Options, strerror};
+use crate::args::{Command, Invocation, Options};
 use crate::connection::{ERR_BUSY_CONSOLES, ERR_LOCAL, ERR_TOO_MANY_CONSOLES, ProtocolError};
 use crate::session::SessionInfo;
 use crate::sessionlog::SessionLog;

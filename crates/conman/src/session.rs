@@ -17,11 +17,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use conmand_core::client_escape::{
     Action, EscapeParser, Mode, SUSPEND_SEQUENCE, info_line, status_line,
 };
+use conmand_core::oserror::strerror;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::event::{PollFd, PollFlags, poll};
 
-use crate::args::strerror;
 use crate::sessionlog::SessionLog;
 use crate::tty::RawTty;
 

@@ -56,32 +56,15 @@ impl SessionLog {
 }
 
 /// The current local time as ConMan's `create_long_time_string`:
-/// `%Y-%m-%d %H:%M:%S %Z` (zone abbreviation from the C library, e.g. `UTC`, `CET`).
+/// `%Y-%m-%d %H:%M:%S %Z`, with the zone abbreviation (`UTC`, `CET`) from the same
+/// rules the C library reads (`TZ`, `/etc/localtime`). The client's only clock read;
+/// jiff, as in the daemon's `timefmt` (chrono's `%Z` prints an offset instead).
 pub fn long_time_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    strftime_local(i64::try_from(now).unwrap_or(0), c"%Y-%m-%d %H:%M:%S %Z")
+    long_time(&jiff::ZonedDateTime::now())
 }
 
-/// Format `secs` since the epoch in local time with C `strftime`. Only the C library
-/// knows the zone abbreviation (`%Z`) for the local zone rules (TZ, /etc/localtime).
-#[allow(unsafe_code)]
-fn strftime_local(secs: i64, fmt: &std::ffi::CStr) -> String {
-    let t: libc::time_t = secs;
-    let mut buf = [0u8; 128];
-    // SAFETY: `tm` is plain old data, fully written by `localtime_r` before use (checked
-    // by its non-null return). `strftime` writes at most `buf.len()` bytes into `buf`,
-    // `fmt` is a valid NUL-terminated string, and the returned length is within `buf`.
-    let n = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return String::new();
-        }
-        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm)
-    };
-    String::from_utf8_lossy(&buf[..n.min(buf.len())]).into_owned()
+fn long_time(t: &jiff::ZonedDateTime) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
 }
 
 #[cfg(test)]
@@ -91,8 +74,9 @@ mod tests {
 
     #[test]
     fn long_time_shape() {
-        let s = strftime_local(0, c"%Y-%m-%d %H:%M:%S");
-        assert_eq!(s.len(), 19, "{s}");
+        let epoch = jiff::Timestamp::from_second(0).unwrap();
+        let s = long_time(&epoch.in_tz("Europe/Berlin").unwrap());
+        assert_eq!(s, "1970-01-01 01:00:00 CET");
         let now = long_time_now();
         assert!(now.len() > 20, "{now}");
         assert_eq!(&now[4..5], "-");

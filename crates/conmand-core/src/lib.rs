@@ -11,6 +11,8 @@
 //!   [`config::ConsoleSpec`], …), the parser and the validator, `%` expansion, the
 //!   reload diff and the printer.
 //! - [`pswd`]: the `/etc/conman.pswd` IPMI password database.
+//! - [`admission`]: client counts against `maxclients` and the per-host share;
+//!   [`ratelimit`]: a token bucket (escape notices per client).
 //! - [`client_escape`]: the `conman` client's keyboard escapes (`&.`, `&?`, `&B`, …) as a
 //!   pure state machine, plus its help and status texts.
 //! - [`protocol`]: the client ↔ daemon handshake: tokenizer, greeting, request and
@@ -25,17 +27,25 @@
 //!   (IAC stripping, ConMan's option answers, 0xFF escaping) as a sans-IO parser.
 //! - [`notice`]: every `\r\n<ConMan> ....\r\n` message the daemon sends to
 //!   clients and logs, with its quiet-mode "info" flag; [`notice::time_delta`].
+//! - [`oserror`]: an `io::Error` as C's `strerror` prints it, for every message that
+//!   quotes an OS error.
+//! - [`hostsaccess`]: TCP-wrappers `hosts.allow`/`hosts.deny` rules (hosts_access(5))
+//!   parsed and evaluated for `server tcpwrappers=on`, never more open than libwrap.
 //! - [`ipmi`]: native IPMI v2.0 / RMCP+ Serial-over-LAN: packet codecs, crypto,
 //!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod client_escape;
 pub mod config;
 pub mod escape;
+pub mod hostsaccess;
 pub mod ipmi;
 pub mod logline;
 pub mod matching;
 pub mod notice;
+pub mod oserror;
 pub mod protocol;
 pub mod pswd;
+pub mod ratelimit;
 pub mod telnet;

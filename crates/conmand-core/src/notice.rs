@@ -290,6 +290,79 @@ pub fn log_at(console: &str, long: &str) -> Notice {
     Notice::info(format!("Console [{console}] log at {long}"))
 }
 
+/// Longest client-supplied label [`printable_label`] keeps, in characters: more than
+/// any login name, tty or DNS name (253) needs.
+pub const MAX_LABEL_CHARS: usize = 255;
+
+/// What [`printable_label`] puts in place of a control character or sequence.
+pub const LABEL_PLACEHOLDER: char = '?';
+
+/// Makes a string a client or the network supplied (`USER=`, `TTY=`, a reverse-DNS
+/// name) safe to show on other operators' terminals and to write into logs.
+///
+/// Every control character (C0, DEL, C1) becomes [`LABEL_PLACEHOLDER`]; an escape
+/// sequence (ESC followed by a CSI `ESC [ … final`, an OSC/DCS/PM/APC string up to
+/// BEL or `ESC \`, or one more character) becomes one placeholder, so no part of it
+/// reaches a terminal. Unicode bidirectional and zero-width format characters, which
+/// can make a name display as another, are replaced too. The result is cut to
+/// [`MAX_LABEL_CHARS`] characters. Printable text is returned unchanged.
+pub fn printable_label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(MAX_LABEL_CHARS));
+    let mut kept = 0;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if kept == MAX_LABEL_CHARS {
+            break;
+        }
+        let shown = if c == '\u{1b}' {
+            skip_escape_sequence(&mut chars);
+            LABEL_PLACEHOLDER
+        } else if c.is_control() || is_format_control(c) {
+            LABEL_PLACEHOLDER
+        } else {
+            c
+        };
+        out.push(shown);
+        kept += 1;
+    }
+    out
+}
+
+/// Consumes the rest of an escape sequence after ESC (ECMA-48 shapes).
+fn skip_escape_sequence(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.next() {
+        // CSI: parameter and intermediate bytes, then one final byte.
+        Some('[') => {
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) || !(' '..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        }
+        // OSC, DCS, SOS, PM, APC: a string up to BEL or ST (ESC \\).
+        Some(']' | 'P' | 'X' | '^' | '_') => {
+            while let Some(c) = chars.next() {
+                if c == '\u{7}' {
+                    break;
+                }
+                if c == '\u{1b}' {
+                    if chars.peek() == Some(&'\\') {
+                        chars.next();
+                    }
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Bidirectional overrides and isolates, zero-width characters and the BOM.
+fn is_format_control(c: char) -> bool {
+    matches!(c,
+        '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 /// Formats a duration like ConMan's `create_time_delta_string`: only the
 /// largest non-zero unit and everything below it are shown, with years of 52
 /// weeks: `0s`, `2m5s`, `1h0m3s`, `1d0h0m0s`, `1w…`, `1y0w0d0h0m0s`.
@@ -337,6 +410,55 @@ mod tests {
 
     fn framed(n: &Notice) -> String {
         String::from_utf8(n.to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn printable_label_keeps_ordinary_names() {
+        for s in ["alice", "pts/3", "node-1.example.com", "Zoë", "", "a b"] {
+            assert_eq!(printable_label(s), s);
+        }
+    }
+
+    #[test]
+    fn printable_label_replaces_controls_and_whole_escape_sequences() {
+        let cases = [
+            ("\x1b[2J", "?"),
+            ("a\x1b[2Jb", "a?b"),
+            ("\x1b[1;31mred\x1b[0m", "?red?"),
+            ("\x1b]0;pwned\x07x", "?x"),
+            ("\x1b]0;pwned\x1b\\x", "?x"),
+            ("\x1bcx", "?x"),
+            ("\x1b", "?"),
+            ("tab\there", "tab?here"),
+            ("nl\r\nx", "nl??x"),
+            ("del\x7f", "del?"),
+            ("c1\u{9b}2J", "c1?2J"),
+            ("bidi\u{202e}txt", "bidi?txt"),
+            ("zw\u{200b}j", "zw?j"),
+        ];
+        for (raw, want) in cases {
+            let got = printable_label(raw);
+            assert_eq!(got, want, "{raw:?}");
+            assert!(!got.chars().any(|c| c.is_control()), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn printable_label_is_bounded() {
+        let long = "x".repeat(5000);
+        assert_eq!(printable_label(&long).chars().count(), MAX_LABEL_CHARS);
+        let controls = "\x01".repeat(5000);
+        assert_eq!(printable_label(&controls), "?".repeat(MAX_LABEL_CHARS));
+    }
+
+    proptest::proptest! {
+        /// Whatever comes in, nothing that a terminal interprets comes out.
+        #[test]
+        fn printable_label_output_has_no_controls(s in "\\PC*|[\\x00-\\x7f\\u{80}-\\u{9f}\\u{202a}-\\u{202e}]{0,400}") {
+            let out = printable_label(&s);
+            proptest::prop_assert!(!out.chars().any(|c| c.is_control() || is_format_control(c)));
+            proptest::prop_assert!(out.chars().count() <= MAX_LABEL_CHARS);
+        }
     }
 
     #[test]

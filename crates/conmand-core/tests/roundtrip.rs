@@ -68,10 +68,10 @@ fn server() -> impl Strategy<Value = ServerOpts> {
             option::of("[a-z]{1,6}( %N)?( [a-z0-9]{1,5}){0,3}"),
             option::of(facility()),
         ),
-        (any::<bool>(), 0u32..100_000),
+        (any::<bool>(), 0u32..100_000, 1usize..=1_000_000),
     )
         .prop_map(
-            |((cd, cdd), ep, (ka, ld), lf, (lb, nofile, pid, port), (rc, sl), (tw, ts))| {
+            |((cd, cdd), ep, (ka, ld), lf, (lb, nofile, pid, port), (rc, sl), (tw, ts, mc))| {
                 ServerOpts {
                     coredump: cd,
                     coredumpdir: cdd.map(PathBuf::from),
@@ -83,6 +83,7 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                         priority: p,
                     }),
                     loopback: lb,
+                    maxclients: mc,
                     nofile,
                     pidfile: pid.map(PathBuf::from),
                     port,

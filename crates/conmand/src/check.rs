@@ -6,33 +6,26 @@
 //! - text mode: every problem on stderr as `FILE:LINE:COL: message` (warnings as
 //!   `FILE:LINE:COL: warning: message`), and on success one summary line on stdout;
 //! - `--json`: one JSON document on stdout with the server settings, the consoles,
-//!   the errors and the warnings; passwords and K_g keys are shown as `"***"`.
+//!   the errors and the warnings; passwords and K_g keys are shown as `"***"`, and
+//!   so are the arguments of process consoles that can be secrets (the rule is in
+//!   [`conmand_core::config::secrets`]).
 //!
 //! The exit code is 0 when there is no error, 1 otherwise.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
 use conmand_core::config::{
     Config, ConsoleDef, ConsoleSpec, Diagnostic, ExpandCtx, FsProbe, Parity, Parsed,
-    PrivilegeLevel, ServerOpts, device_text, expand, facility_name, priority_name,
+    PrivilegeLevel, ServerOpts, device_text, expand, facility_name, masked_argv, masked_dev,
+    priority_name,
 };
 use conmand_core::pswd::PasswordDb;
 use serde_json::{Value, json};
 
 use crate::cli::Cli;
 use crate::fsprobe::RealProbe;
-
-/// Formats one `strftime` conversion at the current local time.
-pub fn local_strftime(c: char) -> String {
-    let mut s = String::new();
-    // Only called with the conversions in TIME_SPECIFIERS, which chrono supports; a
-    // formatting error would leave the string empty rather than panic.
-    let _ = write!(s, "{}", chrono::Local::now().format(&format!("%{c}")));
-    s
-}
 
 fn diag_json(d: &Diagnostic) -> Value {
     json!({"file": d.file, "line": d.line, "col": d.col, "message": d.message})
@@ -73,14 +66,14 @@ fn console_json(c: &ConsoleDef) -> Value {
             name: Some(&c.name),
             dev: Some(&dev_text),
             pid: std::process::id(),
-            strftime: &local_strftime,
+            strftime: &crate::timefmt::strftime_one,
         };
         expand(t, &ctx).unwrap_or_else(|_| t.clone())
     });
     let mut v = json!({
         "name": c.name,
         "kind": c.spec.kind(),
-        "dev": c.dev,
+        "dev": masked_dev(c),
         "line": c.line,
         "log": log,
         "log_template": c.log,
@@ -98,7 +91,7 @@ fn console_json(c: &ConsoleDef) -> Value {
         }),
         ConsoleSpec::Telnet(t) => json!({"host": t.host, "port": t.port}),
         ConsoleSpec::Unix(u) => json!({"path": u.path.display().to_string()}),
-        ConsoleSpec::Process(p) => json!({"argv": p.argv}),
+        ConsoleSpec::Process(_) => json!({"argv": masked_argv(c)}),
         ConsoleSpec::Test(t) => json!({"testopts": {
             "burst_bytes": t.burst_bytes, "max_ms": t.max_ms, "min_ms": t.min_ms, "probability": t.probability,
         }}),
@@ -150,12 +143,20 @@ pub fn run_check(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     };
     let mut errors = parsed.errors;
-    let warnings = parsed.warnings;
+    let mut warnings = parsed.warnings;
     let mut pswd_entries = None;
     if let Some(p) = &cli.pswd {
         let pname = p.display().to_string();
         match std::fs::read(p) {
             Ok(b) => {
+                warnings.extend(crate::pswdfile::exposure(p).into_iter().map(|message| {
+                    Diagnostic {
+                        file: pname.clone(),
+                        line: 0,
+                        col: 0,
+                        message,
+                    }
+                }));
                 let (db, diags) = PasswordDb::parse(&String::from_utf8_lossy(&b), &pname);
                 pswd_entries = Some(db.len());
                 errors.extend(diags);

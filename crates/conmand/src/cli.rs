@@ -1,5 +1,5 @@
 //! `conmand`'s command line: every ConMan option (reference §5.1) plus our own
-//! `-t/--test-config`, `--json` and `--pswd`.
+//! `-t/--test-config`, `--json`, `--pswd` and `--pswd-set`.
 //!
 //! Parsing only; `main.rs` dispatches. Version output is handled by hand because
 //! ConMan prints `conmand-<version>` (with a dash), which clap's built-in flag cannot.
@@ -43,6 +43,10 @@ pub struct Cli {
     /// Re-open log files (send SIGHUP to the running daemon).
     #[arg(short = 'r')]
     pub reopen: bool,
+    /// Re-open the console logs and the daemon log only, without re-reading the
+    /// configuration (send SIGUSR1 to the running daemon): for logrotate.
+    #[arg(long = "reopen-logs", conflicts_with_all = ["kill", "reopen", "query"])]
+    pub reopen_logs: bool,
     /// Be verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
@@ -64,6 +68,18 @@ pub struct Cli {
     /// checked by -t.
     #[arg(long = "pswd", value_name = "FILE")]
     pub pswd: Option<PathBuf>,
+    /// Set the password of the HOST-REGEX USER entry of the password database
+    /// (--pswd FILE, default /etc/conman.pswd), adding the entry if needed. The
+    /// password is read from the terminal without echo, or as one line from
+    /// standard input when that is not a terminal; the file is rewritten
+    /// atomically with mode 0600.
+    #[arg(
+        long = "pswd-set",
+        num_args = 2,
+        value_names = ["HOST-REGEX", "USER"],
+        conflicts_with_all = ["test_config", "kill", "reopen", "query", "reopen_logs"]
+    )]
+    pub pswd_set: Option<Vec<String>>,
 }
 
 /// The licence text `conmand -L` prints (the project's LICENSE file).
@@ -119,5 +135,18 @@ mod tests {
             version_line(),
             format!("conmand-{}", env!("CARGO_PKG_VERSION"))
         );
+    }
+
+    #[test]
+    fn pswd_set_takes_a_regex_and_a_user() {
+        let c = Cli::try_parse_from(["conmand", "--pswd-set", "bmc.*", "admin", "--pswd", "f"])
+            .unwrap();
+        assert_eq!(
+            c.pswd_set,
+            Some(vec!["bmc.*".to_string(), "admin".to_string()])
+        );
+        assert_eq!(c.pswd, Some(PathBuf::from("f")));
+        assert!(Cli::try_parse_from(["conmand", "--pswd-set", "bmc.*"]).is_err());
+        assert!(Cli::try_parse_from(["conmand", "--pswd-set", "a", "b", "-t"]).is_err());
     }
 }

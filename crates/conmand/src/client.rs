@@ -5,19 +5,20 @@
 //! never propagated to the accept loop. A handshake that does not complete within
 //! [`HANDSHAKE_TIMEOUT`] is dropped (ConMan waits forever, one thread per client).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use conmand_core::notice::printable_label;
 use conmand_core::protocol::{
-    BusyWriter, Command as ReqCommand, Greeting, Request, RequestError, Response,
-    encode_match_list, take_line,
+    BusyWriter, Command as ReqCommand, Greeting, LineTooLong, MAX_WIRE_LINE, Request, RequestError,
+    Response, encode_match_list, take_line, take_line_within,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::console::{AttachMode, ClientInfo, ConsoleHandle, next_client_id};
-use crate::server::Shared;
+use crate::frontend::Frontend;
 use crate::session::{Session, SessionKind};
 
 /// How long a client may take to send its greeting and request (default).
@@ -35,18 +36,26 @@ pub enum HandshakeError {
     /// The client took too long.
     #[error("handshake timed out")]
     Timeout,
+    /// The request line is longer than [`MAX_WIRE_LINE`].
+    #[error("request {0}")]
+    TooLong(#[from] LineTooLong),
 }
 
 /// Serve one client connection to completion.
-pub async fn handle<S>(mut stream: S, peer: SocketAddr, shared: Arc<Shared>)
+pub async fn handle<S>(mut stream: S, peer: SocketAddr, front: Arc<Frontend>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut buf = BytesMut::with_capacity(1024);
-    let host = shared.resolver.short_name(peer.ip()).await;
-    let res = tokio::time::timeout(
-        shared.handshake_timeout,
-        handshake(&mut stream, &mut buf, &host, peer, &shared),
+    // The whole exchange before the session, reverse lookup and replies included,
+    // must finish by this deadline.
+    let deadline = tokio::time::Instant::now() + front.handshake_timeout;
+    let Some(host) = crate::tcpwrap::screen(&front, peer).await else {
+        return;
+    };
+    let res = tokio::time::timeout_at(
+        deadline,
+        handshake(&mut stream, &mut buf, &host, peer, &front),
     )
     .await;
     let (client, req) = match res {
@@ -66,9 +75,18 @@ where
         tracing::info!("Client <{label}> issued query");
         return;
     }
-    let Some((consoles, kind)) = select_for_session(&mut stream, &req, &label, &shared).await
-    else {
-        return;
+    let selected = tokio::time::timeout_at(
+        deadline,
+        select_for_session(&mut stream, &req, &label, &front),
+    )
+    .await;
+    let (consoles, kind) = match selected {
+        Ok(Some(v)) => v,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::info!("Client <{label}> dropped: handshake timed out");
+            return;
+        }
     };
     match kind {
         SessionKind::Monitor => tracing::info!(
@@ -90,7 +108,7 @@ where
         SessionKind::ReadWrite => AttachMode::Connect { force: req.force },
         SessionKind::Broadcast => AttachMode::Broadcast { force: req.force },
     };
-    let session = Session::new(client, consoles, kind, req.quiet);
+    let session = Session::new(client, consoles, kind, req.quiet, front.stall_timeout);
     session.run(stream, buf, mode).await;
     tracing::info!("Client <{label}> disconnected");
 }
@@ -102,7 +120,7 @@ async fn handshake<S>(
     buf: &mut BytesMut,
     host: &str,
     peer: SocketAddr,
-    shared: &Shared,
+    front: &Frontend,
 ) -> Result<Option<(Arc<ClientInfo>, Request)>, HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -123,12 +141,21 @@ where
     send(stream, &Response::ok()).await?;
     let client = Arc::new(ClientInfo::new(
         next_client_id(),
-        user,
+        printable_label(&user),
         host.to_string(),
-        greeting.tty,
+        greeting.tty.as_deref().map(printable_label),
     ));
-    let line = read_line(stream, buf).await?;
     let label = format!("{}@{}:{}", client.user, client.host, peer.port());
+    let line = match read_request_line(stream, buf).await {
+        Err(HandshakeError::TooLong(e)) => {
+            let message = format!("Request line exceeds the {}-byte maximum", e.max);
+            crate::notice!("Client <{label}> request failed: {message}");
+            let code = conmand_core::protocol::ErrorCode::BadRequest;
+            send(stream, &Response::Error { code, message }).await?;
+            return Ok(None);
+        }
+        r => r?,
+    };
     let req = match Request::parse(&line) {
         Ok(r) => r,
         Err(e) => {
@@ -138,14 +165,14 @@ where
         }
     };
     if req.command == ReqCommand::Query {
-        let snapshot = shared.registry.snapshot();
-        match shared.resolve(&snapshot, &req) {
+        let snapshot = front.registry.snapshot();
+        match front.resolve(&snapshot, &req).await {
             Ok((list, _)) => {
                 let names = list.iter().map(|c| c.name().to_string()).collect();
                 send(
                     stream,
                     &Response::Ok {
-                        reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed),
+                        reset: front.has_reset(),
                         consoles: names,
                     },
                 )
@@ -169,20 +196,20 @@ async fn select_for_session<S>(
     stream: &mut S,
     req: &Request,
     label: &str,
-    shared: &Shared,
+    front: &Frontend,
 ) -> Option<(Vec<ConsoleHandle>, SessionKind)>
 where
     S: AsyncWrite + Unpin,
 {
-    let snapshot = shared.registry.snapshot();
-    let (list, broadcast) = match shared.resolve(&snapshot, req) {
+    let snapshot = front.registry.snapshot();
+    let (list, broadcast) = match front.resolve(&snapshot, req).await {
         Ok(v) => v,
         Err(e) => {
             crate::notice!("Client <{label}> request failed: {e}");
             let mut out = BytesMut::new();
             e.to_response().encode(&mut out);
             if let RequestError::TooManyConsoles(_) = e {
-                let names = shared.matched_names(&snapshot, req);
+                let names = front.matched_names(&snapshot, req).await;
                 encode_match_list(names.iter().map(String::as_str), &mut out);
             }
             stream.write_all(&out).await.ok();
@@ -199,9 +226,7 @@ where
     if kind != SessionKind::Monitor && !req.force && !req.join {
         let mut busy = Vec::new();
         for c in &list {
-            let writers = tokio::time::timeout(HANDSHAKE_TIMEOUT, c.writers())
-                .await
-                .unwrap_or_default();
+            let writers = c.writers().await;
             if !writers.is_empty() {
                 busy.push((c.name().to_string(), writers));
             }
@@ -232,7 +257,7 @@ where
     if send(
         stream,
         &Response::Ok {
-            reset: shared.reset.load(std::sync::atomic::Ordering::Relaxed),
+            reset: front.has_reset(),
             consoles: names,
         },
     )
@@ -244,75 +269,57 @@ where
     Some((list, kind))
 }
 
+/// Write a response line; one longer than [`MAX_WIRE_LINE`] becomes error 2 saying
+/// so (and a warning), never a silently cut list.
 async fn send<S: AsyncWrite + Unpin>(stream: &mut S, rsp: &Response) -> std::io::Result<()> {
+    let (rsp, too_long) = rsp.clone().within_wire_limit();
+    if let Some(n) = too_long {
+        tracing::warn!("Refused to send a {n}-byte response line (more than {MAX_WIRE_LINE})");
+    }
     stream.write_all(&rsp.to_bytes()).await
 }
 
-/// Read one handshake line (ConMan's `read_line`): bytes after it stay in `buf`.
+/// Read the greeting line (ConMan's `read_line`, cut at 131,071 bytes): bytes after
+/// it stay in `buf`.
 async fn read_line<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
 ) -> Result<BytesMut, HandshakeError> {
+    read_line_with(stream, buf, &mut |b| Ok(take_line(b))).await
+}
+
+/// Read the request line, whole, up to [`MAX_WIRE_LINE`] bytes (the handshake
+/// timeout bounds how long that may take).
+async fn read_request_line<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> Result<BytesMut, HandshakeError> {
+    let mut scanned = 0;
+    read_line_with(stream, buf, &mut |b| {
+        take_line_within(b, &mut scanned, MAX_WIRE_LINE)
+    })
+    .await
+}
+
+async fn read_line_with<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    take: &mut (dyn FnMut(&mut BytesMut) -> Result<Option<BytesMut>, LineTooLong> + Send),
+) -> Result<BytesMut, HandshakeError> {
     loop {
-        if let Some(line) = take_line(buf) {
+        if let Some(line) = take(buf)? {
             return Ok(line);
         }
-        buf.reserve(1024);
+        buf.reserve(buf.len().clamp(1024, 64 * 1024));
         let n = stream.read_buf(buf).await?;
         if n == 0 {
-            return match conmand_core::protocol::take_final_line(buf) {
-                Some(line) => Ok(line),
-                None => Err(HandshakeError::Closed),
+            // `take` found no complete line: at EOF the partial one is the line, as
+            // ConMan's `read_line` returns it (`take_final_line`).
+            return if buf.is_empty() {
+                Err(HandshakeError::Closed)
+            } else {
+                Ok(buf.split())
             };
         }
-    }
-}
-
-/// Reverse lookups of client addresses (ConMan shows `localhost` for 127.0.0.1),
-/// cached so a thousand clients from one host cost one lookup.
-pub struct Resolver {
-    cache: std::sync::Mutex<std::collections::HashMap<IpAddr, String>>,
-    /// At most this many lookups run at once (each holds a blocking-pool thread);
-    /// past that, a new address is shown as the address itself.
-    lookups: tokio::sync::Semaphore,
-}
-
-impl Default for Resolver {
-    fn default() -> Self {
-        Resolver {
-            cache: Default::default(),
-            lookups: tokio::sync::Semaphore::new(MAX_LOOKUPS),
-        }
-    }
-}
-
-/// Concurrent reverse lookups of client addresses.
-const MAX_LOOKUPS: usize = 16;
-
-impl Resolver {
-    /// The short host name (up to the first `.`) of `ip`, or the address itself.
-    pub async fn short_name(&self, ip: IpAddr) -> String {
-        if let Some(n) = self.cache.lock().ok().and_then(|c| c.get(&ip).cloned()) {
-            return n;
-        }
-        let Ok(_permit) = self.lookups.try_acquire() else {
-            return ip.to_string();
-        };
-        let looked = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip).ok()),
-        )
-        .await;
-        let name = match looked {
-            Ok(Ok(Some(n))) if !n.is_empty() => n.split('.').next().unwrap_or(&n).to_string(),
-            _ => ip.to_string(),
-        };
-        if let Ok(mut c) = self.cache.lock() {
-            if c.len() > 4096 {
-                c.clear();
-            }
-            c.insert(ip, name.clone());
-        }
-        name
     }
 }

@@ -9,10 +9,10 @@
 //!   `NOTICE:    Starting ConMan daemon 0.2.7 (pid 42)`. Minimum priority INFO.
 //! * **the daemon log file** (`server logfile=name[,priority]`), once daemonized:
 //!   `YYYY-MM-DD HH:MM:SS ` (local time), then the same. The name is a `%` template
-//!   expanded by a caller-supplied function on every open; intermediate directories
-//!   are created (mode 0755 before the umask), the file is opened in append mode
-//!   (truncated on the very first open when `-z` was given), with group/other write
-//!   removed from its mode, and write-locked with a POSIX `fcntl` lock. Failures are
+//!   expanded by a caller-supplied function on every open, and the file is opened by
+//!   [`crate::outfile::open_append`]: directories created, append
+//!   mode, mode 0644, a symbolic link refused, write-locked with a POSIX `fcntl`
+//!   lock, and truncated on the very first open when `-z` was given. Failures are
 //!   warnings (`Unable to open daemon logfile "<f>": <err>`,
 //!   `Unable to lock daemon logfile "<f>"`) and the daemon then runs without a log
 //!   file, as ConMan does. [`DaemonLogHandle::reopen`] re-expands and reopens it on
@@ -56,9 +56,8 @@
 //! [`Daemonizing::finish`]: crate::daemon::daemonize::Daemonizing::finish
 
 use std::fmt::{self, Write as _};
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -67,8 +66,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use conmand_core::config::{Priority, SyslogFacility};
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber, span};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::outfile::{AppendFile, OutfileError, open_append};
 
 /// Re-export used by [`notice!`](crate::notice) so callers need no `tracing` import.
 #[doc(hidden)]
@@ -203,20 +205,7 @@ pub fn format_file_line(timestamp: &str, priority: Priority, message: &str) -> S
 
 /// The log-file timestamp for "now", in local time: `YYYY-MM-DD HH:MM:SS`.
 pub fn timestamp_now() -> String {
-    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-/// The text of an I/O error the way C's `strerror` prints it: Rust's
-/// `"No such file or directory (os error 2)"` becomes `"No such file or directory"`.
-pub fn errno_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    match err.raw_os_error() {
-        Some(code) => text
-            .strip_suffix(&format!(" (os error {code})"))
-            .map(str::to_owned)
-            .unwrap_or(text),
-        None => text,
-    }
+    crate::timefmt::daemon_log_now()
 }
 
 fn push_lines(out: &mut String, timestamp: Option<&str>, priority: Priority, message: &str) {
@@ -456,34 +445,28 @@ impl Inner {
 fn open_logfile(spec: &LogfileSpec, truncate: bool) -> Result<OpenLogfile, String> {
     let path = (spec.expand)(&spec.template)
         .map_err(|reason| format!("Unable to open daemon logfile: {reason}"))?;
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        // Errors surface as the open error below.
-        let _ = DirBuilder::new().recursive(true).mode(0o755).create(dir);
-    }
-    let mut opts = OpenOptions::new();
-    if truncate {
-        opts.write(true).truncate(true);
-    } else {
-        opts.append(true);
-    }
-    // 0666 minus group/other write = ConMan's `umask |= 022`, without touching the
-    // process-wide umask (the kernel still applies it on top).
-    let file = opts.create(true).mode(0o644).open(&path).map_err(|e| {
-        format!(
-            "Unable to open daemon logfile \"{}\": {}",
-            path.display(),
-            errno_text(&e)
-        )
-    })?;
-    if rustix::fs::fcntl_lock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
-    {
-        return Err(format!(
-            "Unable to lock daemon logfile \"{}\"",
-            path.display()
-        ));
-    }
+    let how = AppendFile {
+        // 0666 minus group/other write = ConMan's `umask |= 022`.
+        mode: 0o644,
+        read: false,
+        lock: true,
+        truncate,
+    };
+    let file = match open_append(&path, how) {
+        Ok(file) => file,
+        Err(OutfileError::Locked) => {
+            return Err(format!(
+                "Unable to lock daemon logfile \"{}\"",
+                path.display()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "Unable to open daemon logfile \"{}\": {e}",
+                path.display()
+            ));
+        }
+    };
     Ok(OpenLogfile {
         file,
         path,
@@ -559,7 +542,40 @@ impl DaemonLogHandle {
     }
 }
 
-impl<S: Subscriber> Layer<S> for DaemonLogLayer {
+/// A span's fields as `name=value` text (the `console` and `client` spans of the
+/// engine), kept in the span's extensions for debug lines.
+struct SpanFields(String);
+
+/// Records a span's fields as ` name=value` pairs.
+#[derive(Default)]
+struct FieldText(String);
+
+impl Visit for FieldText {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let _ = write!(self.0, " {}={value}", field.name());
+    }
+}
+
+impl<S> Layer<S> for DaemonLogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let mut fields = FieldText::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            // `console name=x` reads as `console=x`.
+            let text = match fields.0.strip_prefix(" name=") {
+                Some(v) => format!(" {}={v}", span.name()),
+                None => fields.0.replacen(' ', &format!(" {}.", span.name()), 1),
+            };
+            span.extensions_mut().insert(SpanFields(text));
+        }
+    }
+
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
         // INFO and above are always wanted by some sink while one is active; DEBUG and
         // TRACE depend on the configured priorities, which can change at runtime.
@@ -575,7 +591,7 @@ impl<S: Subscriber> Layer<S> for DaemonLogLayer {
             <= self.shared.max_priority.load(Ordering::Relaxed)
     }
 
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut visitor = EventText::default();
         event.record(&mut visitor);
         let priority = visitor
@@ -587,6 +603,19 @@ impl<S: Subscriber> Layer<S> for DaemonLogLayer {
         let mut message = visitor.message;
         if !visitor.extra.is_empty() {
             message.push_str(&visitor.extra);
+        }
+        // Debug lines say which console or client they come from (the ConMan-format
+        // lines at info and above name it in their text already).
+        if priority == Priority::Debug
+            && let Some(scope) = ctx.event_scope(event)
+        {
+            for span in scope.from_root() {
+                if let Some(f) = span.extensions().get::<SpanFields>()
+                    && !message.contains(f.0.as_str())
+                {
+                    message.push_str(&f.0);
+                }
+            }
         }
         self.shared.lock().emit(priority, &message);
     }
@@ -649,7 +678,7 @@ impl SyslogSink {
     fn send(&mut self, priority: Priority, message: &str) {
         let pri =
             u16::from(facility_code(self.target.facility)) * 8 + u16::from(severity(priority));
-        let stamp = chrono::Local::now().format("%b %e %H:%M:%S");
+        let stamp = crate::timefmt::syslog_now();
         let line = format!(
             "<{pri}>{stamp} {SYSLOG_IDENT}[{}]: {}",
             std::process::id(),
@@ -813,14 +842,6 @@ mod tests {
     }
 
     #[test]
-    fn errno_text_drops_rust_suffix() {
-        let e = io::Error::from_raw_os_error(libc::ENOENT);
-        assert_eq!(errno_text(&e), "No such file or directory");
-        let other = io::Error::other("plain");
-        assert_eq!(errno_text(&other), "plain");
-    }
-
-    #[test]
     fn stderr_lines_use_conman_format_and_levels() {
         let ((), out) = with_log(|_| {
             crate::notice!("Starting ConMan daemon {} (pid {})", "0.1.0", 7);
@@ -857,6 +878,30 @@ mod tests {
             tracing::debug!("now shown");
         });
         assert_eq!(buf.text(), "DEBUG:     now shown\n");
+    }
+
+    #[test]
+    fn debug_lines_name_their_console_and_client_info_lines_stay_conman() {
+        let buf = Buf::default();
+        let (layer, _handle) = layer(LogInit {
+            stderr_priority: Priority::Debug,
+            stderr: Some(Box::new(buf.clone())),
+        });
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let client = tracing::info_span!("client", peer = "127.0.0.1:4242");
+            let _c = client.enter();
+            let console = tracing::info_span!("console", name = "node7");
+            let _g = console.enter();
+            tracing::debug!("telnet option refused");
+            tracing::debug!(console = "node7", "already named");
+            tracing::info!("Console [node7] connected to <ts:7001>");
+        });
+        assert_eq!(
+            buf.text(),
+            "DEBUG:     telnet option refused client.peer=127.0.0.1:4242 console=node7\n\
+             DEBUG:     already named console=node7 client.peer=127.0.0.1:4242\n\
+             INFO:      Console [node7] connected to <ts:7001>\n"
+        );
     }
 
     #[test]
@@ -1019,6 +1064,53 @@ mod tests {
             out,
             "WARNING:   Unable to open daemon logfile: filename too long\n"
         );
+    }
+
+    /// Issue 12: a symbolic link at the daemon log's name is refused with a warning
+    /// naming the path, on the first open and on a SIGHUP reopen; its target is
+    /// never written or truncated.
+    #[test]
+    fn a_symlink_at_the_logfile_name_is_refused() {
+        use crate::outfile::testutil::{assert_untouched, plant_link};
+        let dir = tempfile::tempdir().unwrap();
+        let (path, target) = plant_link(dir.path(), "conmand.log");
+        let spec = LogfileSpec {
+            template: path.to_str().unwrap().to_owned(),
+            priority: Priority::Info,
+            truncate: true,
+            expand: plain_expand(),
+        };
+        let (handle, out) = with_log(|h| {
+            h.switch_to_daemon_mode(Some(spec), None);
+            tracing::warn!("goes nowhere");
+            h.clone()
+        });
+        assert_eq!(
+            out,
+            format!(
+                "WARNING:   Unable to open daemon logfile \"{}\": Is a symbolic link (not followed)\n",
+                path.display()
+            )
+        );
+        assert!(handle.logfile_path().is_none());
+        // Planted after a good open: the SIGHUP reopen refuses it too.
+        std::fs::remove_file(&path).unwrap();
+        let spec = LogfileSpec {
+            template: path.to_str().unwrap().to_owned(),
+            priority: Priority::Info,
+            truncate: false,
+            expand: plain_expand(),
+        };
+        with_log(|h| {
+            h.switch_to_daemon_mode(Some(spec), None);
+            tracing::info!("before");
+            std::fs::rename(&path, dir.path().join("rotated")).unwrap();
+            std::os::unix::fs::symlink(&target, &path).unwrap();
+            h.reopen();
+            assert!(h.logfile_path().is_none());
+            tracing::info!("after");
+        });
+        assert_untouched(&target);
     }
 
     #[test]

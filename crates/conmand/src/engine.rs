@@ -8,21 +8,26 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use conmand_core::config::{self as cfg, Config, ConsoleChange, ConsoleDef, ConsoleSpec};
+use conmand_core::config::{self as cfg, Config, ConsoleChange, ConsoleDef};
+use conmand_core::pswd::PasswordDb;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::console::backend::dirwatch::DirWatch;
 use crate::console::backend::{self, BackendCtx};
 use crate::console::{self, Command, ConsoleCtx, ConsoleHandle};
+use crate::frontend::Frontend;
 use crate::logfile::{LogService, PathFn};
 use crate::registry::Registry;
-use crate::server::{self, Shared};
+use crate::server;
+use crate::settings::{Settings, SettingsCell};
 
+/// How long a reload waits for the consoles it restarts to close (default).
+pub const RELOAD_WAIT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for backend sessions (IPMI) to close.
 const SESSION_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -37,10 +42,18 @@ pub struct EngineOpts {
     pub child_env: Vec<(OsString, OsString)>,
     /// How long a client may take to complete its handshake.
     pub handshake_timeout: Duration,
+    /// How long a write to a client may make no progress before the client is
+    /// dropped.
+    pub stall_timeout: Duration,
+    /// How long a reload waits for the consoles it restarts to close (the rest
+    /// restart later, each as soon as its old connection is closed).
+    pub reload_wait: Duration,
     /// How often a console log that could not be opened is tried again.
     pub log_retry: Duration,
     /// IPMI password database (`conman.pswd`).
     pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
+    /// The TCP-wrappers tables (`/etc/hosts.allow`, `/etc/hosts.deny`).
+    pub tcpwrap_files: crate::tcpwrap::Files,
 }
 
 impl Default for EngineOpts {
@@ -50,103 +63,165 @@ impl Default for EngineOpts {
             log_threads: 2,
             child_env: crate::daemon::env::cleaned_env(),
             handshake_timeout: crate::client::HANDSHAKE_TIMEOUT,
+            stall_timeout: crate::session::STALL_TIMEOUT,
+            reload_wait: RELOAD_WAIT,
             log_retry: crate::logfile::REOPEN_RETRY,
             pswd: None,
+            tcpwrap_files: Default::default(),
         }
     }
 }
 
 /// A running daemon.
 pub struct Engine {
-    config: Mutex<Config>,
+    /// What a reload changes: the configuration and `conman.pswd`.
+    settings: Arc<SettingsCell>,
+    /// Reloads (and restarts deferred by one) apply one at a time.
+    reload_lock: Arc<Mutex<()>>,
     registry: Arc<Registry>,
-    shared: Arc<Shared>,
+    front: Arc<Frontend>,
+    consoles: Spawner,
+    /// How long a reload waits for the consoles it restarts to let go.
+    reload_wait: Duration,
+}
+
+/// What starting a console takes; cloned into restarts deferred by a reload.
+#[derive(Clone)]
+struct Spawner {
     ctx: Arc<ConsoleCtx>,
-    /// Shared with every console started later; replaced when conman.pswd changes.
-    backend_ctx: std::sync::Mutex<BackendCtx>,
+    /// What backends take from the daemon for its whole life.
+    backend_ctx: BackendCtx,
     tracker: TaskTracker,
     cancel: CancellationToken,
-    reset: Arc<AtomicBool>,
-    reset_tmpl: Arc<std::sync::RwLock<Option<String>>>,
-    timestamp_minutes: Arc<AtomicU32>,
+}
+
+impl Spawner {
+    fn spawn(&self, def: &ConsoleDef, pswd: Option<&PasswordDb>) -> ConsoleHandle {
+        let backend = backend::for_console(def, &self.backend_ctx, pswd);
+        console::spawn(
+            Arc::new(def.clone()),
+            backend,
+            self.ctx.clone(),
+            &self.tracker,
+            self.cancel.child_token(),
+        )
+    }
 }
 
 impl Engine {
     /// Start every console of `config`.
     pub async fn start(config: Config, opts: EngineOpts) -> std::io::Result<Engine> {
         let logs = LogService::start(opts.log_threads, opts.zero_logs, opts.log_retry)?;
-        let opts_log_retry = opts.log_retry;
         let child_env = Arc::new(opts.child_env);
-        let reset_tmpl: Arc<std::sync::RwLock<Option<String>>> =
-            Arc::new(std::sync::RwLock::new(config.server.resetcmd.clone()));
-        let rt = reset_tmpl.clone();
+        let keepalive = config.server.keepalive;
+        let now_tcpwrappers = config.server.tcpwrappers;
+        let settings = Arc::new(SettingsCell::new(Settings {
+            config,
+            pswd: opts.pswd,
+        }));
+        let tracker = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        let reset_settings = settings.clone();
         let ctx = Arc::new(ConsoleCtx {
             logs,
             log_path: Arc::new(log_path_fn),
             reset_cmd: Some(Arc::new(move |def: &ConsoleDef| {
-                let t = rt
-                    .read()
-                    .ok()
-                    .and_then(|g| g.clone())
-                    .ok_or("no resetcmd")?;
-                expand(&t, def).map_err(|e| e.to_string())
+                let s = reset_settings.get();
+                let t = s.config.server.resetcmd.as_deref().ok_or("no resetcmd")?;
+                expand(t, def).map_err(|e| e.to_string())
             })),
             child_env: child_env.clone(),
+            tasks: tracker.clone(),
         });
         let registry = Arc::new(Registry::default());
-        let reset = Arc::new(AtomicBool::new(config.server.resetcmd.is_some()));
-        let shared = Arc::new(Shared {
-            registry: registry.clone(),
-            resolver: Default::default(),
-            reset: reset.clone(),
-            keepalive: config.server.keepalive,
-            handshake_timeout: opts.handshake_timeout,
-        });
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let front = Arc::new(Frontend::new(
+            registry.clone(),
+            settings.clone(),
+            keepalive,
+            opts.handshake_timeout,
+            opts.stall_timeout,
+            nofile,
+            crate::tcpwrap::TcpWrappers::new(now_tcpwrappers, opts.tcpwrap_files.clone()),
+        ));
+        let background = TaskTracker::new();
         let backend_ctx = BackendCtx {
             child_env,
-            keepalive: config.server.keepalive,
-            pswd: opts.pswd.clone(),
-            background: TaskTracker::new(),
-            dirwatch: Default::default(),
+            keepalive,
+            dirwatch: DirWatch::new(background.clone(), cancel.child_token()),
+            background,
         };
-        let tracker = TaskTracker::new();
-        let cancel = CancellationToken::new();
-        let mut handles = Vec::new();
-        for def in &config.consoles {
-            handles.push(spawn_console(def, &ctx, &backend_ctx, &tracker, &cancel));
-        }
-        registry.replace(handles);
-        let timestamp_minutes = Arc::new(AtomicU32::new(config.server.timestamp_minutes));
         let d = Engine {
-            config: Mutex::new(config),
+            settings,
+            reload_lock: Arc::new(Mutex::new(())),
             registry,
-            shared,
-            ctx,
-            backend_ctx: std::sync::Mutex::new(backend_ctx),
-            tracker,
-            cancel,
-            reset,
-            reset_tmpl,
-            timestamp_minutes,
+            front,
+            consoles: Spawner {
+                ctx,
+                backend_ctx,
+                tracker,
+                cancel,
+            },
+            reload_wait: opts.reload_wait,
         };
+        let now = d.settings.get();
+        let handles = now
+            .config
+            .consoles
+            .iter()
+            .map(|def| d.consoles.spawn(def, now.pswd.as_deref()))
+            .collect();
+        d.registry.replace(handles);
+        let (limit, max) = (d.front.client_limit(), now.config.server.maxclients);
+        if let Some(n) = nofile.filter(|_| limit < max) {
+            tracing::warn!(
+                "Open file limit {n} leaves room for {limit} clients beside the consoles' {} descriptors (maxclients={max}); raise nofile",
+                d.registry.descriptors()
+            );
+        }
         d.spawn_marks();
-        d.spawn_log_retry(opts_log_retry);
+        d.spawn_log_retry(opts.log_retry);
         Ok(d)
     }
 
     /// Serve clients on `listener` (bound by the caller; tests use port 0).
     pub fn serve(&self, listener: TcpListener) {
-        self.tracker.spawn(server::accept_loop(
+        self.consoles.tracker.spawn(server::accept_loop(
             listener,
-            self.shared.clone(),
-            self.tracker.clone(),
-            self.cancel.child_token(),
+            self.front.clone(),
+            self.consoles.tracker.clone(),
+            self.consoles.cancel.child_token(),
         ));
     }
 
     /// The running consoles.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> usize {
+        self.front.client_count()
+    }
+
+    /// How many clients may be connected now (see [`Frontend::client_limit`]).
+    pub fn client_limit(&self) -> usize {
+        self.front.client_limit()
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.get()
+    }
+
+    /// Wait until everything the consoles have done so far is in their log files:
+    /// one round trip through every console actor (so each has queued what it
+    /// handled before), then a flush of every log writer.
+    pub async fn flush_logs(&self) {
+        for c in self.registry.snapshot().iter() {
+            c.writers().await;
+        }
+        self.consoles.ctx.logs.sync().await;
     }
 
     /// SIGHUP, part 1: re-expand and reopen every console log.
@@ -160,7 +235,7 @@ impl Engine {
     /// stop (their clients are told why), changed ones restart, the rest keep running
     /// with their clients attached.
     pub async fn reload(&self, new: Config) -> Vec<String> {
-        let pswd = self.backend_ctx().pswd;
+        let pswd = self.settings.get().pswd.clone();
         self.reload_with_pswd(new, pswd).await
     }
 
@@ -171,29 +246,17 @@ impl Engine {
         new: Config,
         pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
     ) -> Vec<String> {
-        let mut cur = self.config.lock().await;
-        let old_ctx = self.backend_ctx();
-        let new_ctx = BackendCtx {
-            pswd,
-            ..old_ctx.clone()
-        };
-        let mut changes = cfg::diff(&cur, &new);
-        for def in &new.consoles {
-            let ConsoleSpec::Ipmi(spec) = &def.spec else {
-                continue;
-            };
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let old = self.settings.get();
+        let new = Settings { config: new, pswd };
+        let mut changes = cfg::diff(&old.config, &new.config);
+        for def in &new.config.consoles {
             let unchanged = !changes.iter().any(|c| {
                 matches!(c, ConsoleChange::Added(n) | ConsoleChange::Changed(n) if n == &def.name)
             });
-            if unchanged
-                && backend::ipmi_credentials(spec, &old_ctx)
-                    != backend::ipmi_credentials(spec, &new_ctx)
-            {
+            if unchanged && backend::needs_restart(def, old.pswd.as_deref(), new.pswd.as_deref()) {
                 changes.push(ConsoleChange::Changed(def.name.clone()));
             }
-        }
-        if let Ok(mut g) = self.backend_ctx.lock() {
-            *g = new_ctx.clone();
         }
         let running: HashMap<String, ConsoleHandle> = self
             .registry
@@ -229,64 +292,86 @@ impl Engine {
         }
         // A restarted console must not open its device or log while the old actor
         // still holds them: closing the old fd would drop the new POSIX lock and
-        // restore the old termios under the new console.
-        for name in &restart {
-            let Some(h) = running.get(*name) else {
-                continue;
-            };
-            if tokio::time::timeout(Duration::from_secs(5), h.stopped())
-                .await
-                .is_err()
-            {
-                tracing::warn!("Console [{name}] did not stop within 5s; restarting it anyway");
-            }
-        }
+        // restore the old termios under the new console. Wait for them all at once;
+        // any still holding on at the deadline restart later, when they let go.
+        let stopping: Vec<(&str, &ConsoleHandle)> = restart
+            .iter()
+            .filter_map(|n| running.get(*n).map(|h| (*n, h)))
+            .collect();
+        let stuck = wait_stopped(&stopping, self.reload_wait).await;
         let next = new
+            .config
             .consoles
             .iter()
             .map(|def| match running.get(&def.name) {
                 Some(h) if !restart.contains(def.name.as_str()) => h.clone(),
-                _ => spawn_console(def, &self.ctx, &new_ctx, &self.tracker, &self.cancel),
+                Some(h) if stuck.contains(def.name.as_str()) => {
+                    self.restart_when_stopped(h.clone());
+                    h.clone()
+                }
+                _ => self.consoles.spawn(def, new.pswd.as_deref()),
             })
             .collect();
         self.registry.replace(next);
-        self.reset
-            .store(new.server.resetcmd.is_some(), Ordering::Relaxed);
-        if let Ok(mut t) = self.reset_tmpl.write() {
-            *t = new.server.resetcmd.clone();
-        }
-        self.timestamp_minutes
-            .store(new.server.timestamp_minutes, Ordering::Relaxed);
-        *cur = new;
+        self.front
+            .tcpwrap
+            .set_enabled(new.config.server.tcpwrappers);
+        self.settings.set(new);
         summary
     }
 
-    fn backend_ctx(&self) -> BackendCtx {
-        match self.backend_ctx.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+    /// Start the console of `old`'s name once `old` has let go of its device and
+    /// log, if it is then still configured and nothing else replaced it.
+    fn restart_when_stopped(&self, old: ConsoleHandle) {
+        let (spawner, registry, settings, lock) = (
+            self.consoles.clone(),
+            self.registry.clone(),
+            self.settings.clone(),
+            self.reload_lock.clone(),
+        );
+        let cancel = self.consoles.cancel.clone();
+        self.consoles.tracker.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = old.stopped() => {}
+            }
+            let _one_at_a_time = lock.lock().await;
+            let now = settings.get();
+            let Some(def) = now.config.consoles.iter().find(|d| d.name == old.name()) else {
+                return;
+            };
+            // Replaced meanwhile by a later reload: nothing to do. (The lock keeps
+            // the registry still between this check and the swap.)
+            if !registry.snapshot().iter().any(|h| h.same(&old)) {
+                return;
+            }
+            registry.swap(&old, spawner.spawn(def, now.pswd.as_deref()));
+            tracing::info!(
+                "Console [{}] restarted: its old connection is closed",
+                old.name()
+            );
+        });
     }
 
     /// Stop everything and wait (bounded) for logs to flush and children to go.
     pub async fn shutdown(self) {
-        self.cancel.cancel();
-        self.tracker.close();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+        self.consoles.cancel.cancel();
+        self.consoles.tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.consoles.tracker.wait()).await;
         // Every console has queued its last output and closed its log; make sure the
         // writer threads have put it all on disk before the process exits.
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.ctx.logs.sync()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.consoles.ctx.logs.sync()).await;
         // Consoles are gone; give IPMI sessions a moment to deactivate SOL and close,
         // so a restarted daemon finds the BMCs' few session slots free.
-        let background = self.backend_ctx().background;
+        let background = &self.consoles.backend_ctx.background;
         background.close();
         let _ = tokio::time::timeout(SESSION_CLOSE_GRACE, background.wait()).await;
     }
 
     fn spawn_log_retry(&self, every: Duration) {
-        let ctx = self.ctx.clone();
-        let cancel = self.cancel.child_token();
-        self.tracker.spawn(async move {
+        let ctx = self.consoles.ctx.clone();
+        let cancel = self.consoles.cancel.child_token();
+        self.consoles.tracker.spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
@@ -298,12 +383,13 @@ impl Engine {
     }
 
     fn spawn_marks(&self) {
-        let minutes = self.timestamp_minutes.clone();
+        let settings = self.settings.clone();
         let registry = self.registry.clone();
-        let cancel = self.cancel.child_token();
-        self.tracker.spawn(async move {
+        let cancel = self.consoles.cancel.child_token();
+        let minutes = move || settings.get().config.server.timestamp_minutes;
+        self.consoles.tracker.spawn(async move {
             loop {
-                let n = minutes.load(Ordering::Relaxed);
+                let n = minutes();
                 let wait = if n == 0 {
                     Duration::from_secs(60)
                 } else {
@@ -313,7 +399,7 @@ impl Engine {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(wait) => {}
                 }
-                if n == 0 || minutes.load(Ordering::Relaxed) != n {
+                if n == 0 || minutes() != n {
                     continue;
                 }
                 for c in registry.snapshot().iter() {
@@ -324,34 +410,69 @@ impl Engine {
     }
 }
 
-fn spawn_console(
-    def: &ConsoleDef,
-    ctx: &Arc<ConsoleCtx>,
-    bctx: &BackendCtx,
-    tracker: &TaskTracker,
-    cancel: &CancellationToken,
-) -> ConsoleHandle {
-    let backend = backend::for_console(def, bctx);
-    console::spawn(
-        Arc::new(def.clone()),
-        backend,
-        ctx.clone(),
-        tracker,
-        cancel.child_token(),
-    )
+/// How often a reload says which consoles it is still waiting for.
+const RELOAD_WARN_EVERY: Duration = Duration::from_secs(5);
+
+/// Wait until every console in `stopping` has ended, saying every few seconds which
+/// ones are still holding on, for at most `limit`. Returns the names still running.
+async fn wait_stopped<'a>(
+    stopping: &[(&'a str, &ConsoleHandle)],
+    limit: Duration,
+) -> std::collections::HashSet<&'a str> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let pending: Vec<&(&str, &ConsoleHandle)> =
+            stopping.iter().filter(|(_, h)| !h.is_closed()).collect();
+        let now = tokio::time::Instant::now();
+        if pending.is_empty() || now >= deadline {
+            if !pending.is_empty() {
+                tracing::warn!(
+                    "Reload: {} console(s) still closing after {}s; each restarts once closed: {}",
+                    pending.len(),
+                    limit.as_secs(),
+                    names(&pending)
+                );
+            }
+            return pending.iter().map(|(n, _)| *n).collect();
+        }
+        let all = futures_util::future::join_all(pending.iter().map(|(_, h)| h.stopped()));
+        let wait = RELOAD_WARN_EVERY.min(deadline - now);
+        if tokio::time::timeout(wait, all).await.is_err() {
+            let left: Vec<_> = pending
+                .into_iter()
+                .filter(|(_, h)| !h.is_closed())
+                .collect();
+            if !left.is_empty() && tokio::time::Instant::now() < deadline {
+                tracing::warn!(
+                    "Reload: waiting for {} console(s) to close: {}",
+                    left.len(),
+                    names(&left)
+                );
+            }
+        }
+    }
+}
+
+/// `[a], [b], …` (the first few).
+fn names(list: &[&(&str, &ConsoleHandle)]) -> String {
+    let mut s: Vec<String> = list
+        .iter()
+        .take(10)
+        .map(|(n, _)| format!("[{n}]"))
+        .collect();
+    if list.len() > 10 {
+        s.push(format!("and {} more", list.len() - 10));
+    }
+    s.join(", ")
 }
 
 /// Time until the next `server timestamp=` mark: the next multiple of `n` minutes
 /// counted from local midnight (ConMan's alignment, reference §5.7).
 fn until_next_mark(n: u32) -> Duration {
-    let now = jiff::ZonedDateTime::now();
-    let secs_today = u64::from(now.hour() as u16) * 3600
-        + u64::from(now.minute() as u16) * 60
-        + u64::from(now.second() as u16);
-    let secs = conmand_core::logline::first_mark_delay(secs_today, u64::from(n) * 60)
+    let today = crate::timefmt::since_local_midnight();
+    let secs = conmand_core::logline::first_mark_delay(today.as_secs(), u64::from(n) * 60)
         .unwrap_or(u64::from(n) * 60);
-    Duration::from_secs(secs)
-        .saturating_sub(Duration::from_nanos(now.subsec_nanosecond().max(0) as u64))
+    Duration::from_secs(secs).saturating_sub(Duration::from_nanos(today.subsec_nanos().into()))
 }
 
 fn log_path_fn(def: &ConsoleDef) -> Option<PathFn> {

@@ -6,9 +6,15 @@
 //! ## Layout
 //!
 //! - [`engine`]: the running daemon: consoles, listeners, reload, shutdown.
-//! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions.
-//! - [`registry`]: name → console handle.
-//! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`).
+//! - [`server`], [`client`], [`session`]: accept loop, handshake, attached sessions;
+//!   [`frontend`]: what they share (console selection, admission);
+//!   [`resolver`]: reverse DNS of client addresses (cached, made printable);
+//!   [`tcpwrap`]: `server tcpwrappers=on`, hosts.allow / hosts.deny screening.
+//! - [`registry`]: name → console handle; [`settings`]: what a reload changes, as one
+//!   [`snapshot`].
+//! - [`pswdfile`]: `conman.pswd` on disk: its mode/owner check and `--pswd-set`.
+//! - [`cli`]: the command line (ConMan's options plus `-t`, `--json`, `--pswd`,
+//!   `--pswd-set`).
 //! - [`check`]: `conmand -t`, the configuration check.
 //! - [`fsprobe`]: the real-file-system [`FsProbe`](conmand_core::config::FsProbe)
 //!   used to validate configurations.
@@ -18,7 +24,9 @@
 //! - [`logfile`]: the pool of log writer threads (lossless, batched, bounded).
 //! - [`run`]: the process life cycle behind `main` (daemonize, lock, signals).
 //! - [`reset`]: the `&R` reset command.
-//! - [`timefmt`]: ConMan's local-time strings.
+//! - [`timefmt`]: ConMan's local-time strings (the daemon's only clock formatting).
+//! - [`outfile`]: how console logs, the daemon log and the pidfile are opened
+//!   (append-only, `O_NOFOLLOW`, lock, `-z` truncation through the descriptor).
 //! - [`daemon`]: process-level plumbing run before and around the tokio runtime:
 //!   daemonizing, the config-file lock, `-k`/`-r`/`-q`, the pidfile, the cleaned
 //!   child environment and resource limits.
@@ -32,11 +40,18 @@ pub mod console;
 pub mod daemon;
 pub mod daemonlog;
 pub mod engine;
+pub mod frontend;
 pub mod fsprobe;
 pub mod logfile;
+pub mod outfile;
+pub mod pswdfile;
 pub mod registry;
 pub mod reset;
+pub mod resolver;
 pub mod run;
 pub mod server;
 pub mod session;
+pub mod settings;
+pub mod snapshot;
+pub mod tcpwrap;
 pub mod timefmt;

@@ -15,18 +15,20 @@
 //! through the same queue, so it sees everything written before it.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use conmand_core::config::LogOpts;
+use conmand_core::oserror::strerror;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::outfile::{AppendFile, OutfileError, open_append};
 use crate::timefmt;
 
 /// How many messages one writer thread may have queued before senders wait. A data
@@ -392,7 +394,13 @@ impl LogFile {
             }
         };
         self.path = path;
-        match open_log(&self.path, zero && !self.opened_once, self.opts.lock) {
+        let how = AppendFile {
+            mode: 0o600,
+            read: true,
+            lock: self.opts.lock,
+            truncate: zero && !self.opened_once,
+        };
+        match open_append(&self.path, how) {
             Ok(file) => {
                 self.file = Some(file);
                 self.retry_at = None;
@@ -409,15 +417,11 @@ impl LogFile {
                 self.pending.extend_from_slice(&kept);
                 self.line.reset();
             }
-            Err(OpenLogError::Lock) => {
+            Err(OutfileError::Locked) => {
                 tracing::warn!("Unable to lock \"{}\"", self.path.display());
             }
-            Err(OpenLogError::Io(e)) => {
-                tracing::warn!(
-                    "Unable to open logfile \"{}\": {}",
-                    self.path.display(),
-                    crate::console::backend::os_error_text(&e)
-                );
+            Err(e) => {
+                tracing::warn!("Unable to open logfile \"{}\": {e}", self.path.display());
             }
         }
     }
@@ -464,7 +468,7 @@ impl LogFile {
                     tracing::warn!(
                         "Unable to write to logfile \"{}\": {}; keeping up to {} bytes until it works",
                         self.path.display(),
-                        crate::console::backend::os_error_text(&e),
+                        strerror(&e),
                         MAX_PENDING
                     );
                     self.write_failed = true;
@@ -503,49 +507,4 @@ impl LogFile {
         buf.truncate(got);
         Some(Bytes::from(buf))
     }
-}
-
-enum OpenLogError {
-    Lock,
-    Io(io::Error),
-}
-
-fn open_log(path: &Path, truncate: bool, lock: bool) -> Result<File, OpenLogError> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(OpenLogError::Io)?;
-    }
-    let mut oo = OpenOptions::new();
-    oo.read(true).append(true).create(true).mode(0o600);
-    if truncate {
-        oo.truncate(true).write(true).append(false);
-    }
-    let file = oo.open(path).map_err(OpenLogError::Io)?;
-    if truncate {
-        // O_TRUNC without O_APPEND above; reopen appending for the life of the file.
-        drop(file);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(OpenLogError::Io)?;
-        return finish_open(file, lock);
-    }
-    finish_open(file, lock)
-}
-
-fn finish_open(file: File, lock: bool) -> Result<File, OpenLogError> {
-    if lock
-        && rustix::fs::fcntl_lock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-            .is_err()
-    {
-        return Err(OpenLogError::Lock);
-    }
-    Ok(file)
 }

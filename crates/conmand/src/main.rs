@@ -27,6 +27,14 @@ fn main() -> ExitCode {
         print!("{LICENSE}");
         return ExitCode::SUCCESS;
     }
+    if cli.pswd_set.is_some() {
+        let code = conmand::pswdfile::run_set_cli(
+            &cli,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
+        return ExitCode::from(code);
+    }
     if cli.test_config {
         let code = run_check(
             &cli,

@@ -2,38 +2,53 @@
 //!
 //! Readers (client handshakes) take a cheap snapshot; a reload swaps in a new list.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::console::ConsoleHandle;
+use crate::snapshot::Snapshot;
 
 /// The running consoles.
 #[derive(Default)]
 pub struct Registry {
-    consoles: RwLock<Arc<Vec<ConsoleHandle>>>,
+    consoles: Snapshot<Vec<ConsoleHandle>>,
+    /// Descriptors the consoles hold when all are connected and logged.
+    descriptors: AtomicUsize,
 }
 
 impl Registry {
     /// A snapshot of the consoles, in configuration order.
     pub fn snapshot(&self) -> Arc<Vec<ConsoleHandle>> {
-        // A poisoned lock only means a panic elsewhere while swapping an Arc; the
-        // value inside is still a valid list.
-        match self.consoles.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        self.consoles.get()
     }
 
     /// Replace the list.
     pub fn replace(&self, list: Vec<ConsoleHandle>) {
-        let list = Arc::new(list);
-        match self.consoles.write() {
-            Ok(mut g) => *g = list,
-            Err(p) => *p.into_inner() = list,
-        }
+        let fds = list.iter().map(ConsoleHandle::descriptors).sum();
+        self.consoles.set(list);
+        self.descriptors.store(fds, Ordering::Relaxed);
+    }
+
+    /// Put `new` where `old` is; false (nothing changed) when `old` is no longer in
+    /// the list. Callers serialise swaps with reloads.
+    pub fn swap(&self, old: &ConsoleHandle, new: ConsoleHandle) -> bool {
+        let cur = self.snapshot();
+        let Some(i) = cur.iter().position(|h| h.same(old)) else {
+            return false;
+        };
+        let mut list = cur.as_ref().clone();
+        list[i] = new;
+        self.replace(list);
+        true
     }
 
     /// The console called `name`, if running.
     pub fn get(&self, name: &str) -> Option<ConsoleHandle> {
         self.snapshot().iter().find(|c| c.name() == name).cloned()
+    }
+
+    /// File descriptors the consoles hold when all are connected and logged.
+    pub fn descriptors(&self) -> usize {
+        self.descriptors.load(Ordering::Relaxed)
     }
 }

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use conmand_core::config::{self as cfg, Config, Parsed};
+use conmand_core::oserror::strerror;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Cli;
@@ -32,6 +33,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Some(control::Control::Reconfig)
     } else if cli.query {
         Some(control::Control::Query)
+    } else if cli.reopen_logs {
+        Some(control::Control::ReopenLogs)
     } else {
         None
     };
@@ -93,7 +96,7 @@ fn serve(cli: Cli, log: &DaemonLogHandle) -> Result<(), String> {
         format!(
             "Unable to open \"{}\": {}",
             cli.config.display(),
-            daemonlog::errno_text(&e)
+            strerror(&e)
         )
     })?;
     let parsed = load_config(&cli.config, &bytes);
@@ -198,12 +201,8 @@ async fn run_daemon(
     config_lock: &mut lock::ConfigLock,
 ) -> Result<(), String> {
     let port = config.server.port.unwrap_or(cfg::DEFAULT_PORT);
-    let listeners = crate::server::bind(port, config.server.loopback).map_err(|e| {
-        format!(
-            "Unable to bind to TCP port {port}: {}",
-            daemonlog::errno_text(&e)
-        )
-    });
+    let listeners = crate::server::bind(port, config.server.loopback)
+        .map_err(|e| format!("Unable to bind to TCP port {port}: {}", strerror(&e)));
     let listeners = match (listeners, daemonizing) {
         (Ok(l), d) => (l, d),
         (Err(msg), Some(d)) => d.fail_logged(log, &msg),
@@ -234,6 +233,7 @@ async fn run_daemon(
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
     let opts = EngineOpts {
         zero_logs: cli.zero_logs,
         pswd: load_pswd(cli),
@@ -250,7 +250,22 @@ async fn run_daemon(
 
     let signo = loop {
         tokio::select! {
-            _ = hup.recv() => reconfigure(cli, &engine, log, config_lock).await,
+            _ = hup.recv() => {
+                // A reload can wait on consoles that are slow to let go of their
+                // devices; SIGTERM and SIGINT are still served meanwhile.
+                let reload = reconfigure(cli, &engine, log, config_lock);
+                tokio::pin!(reload);
+                tokio::select! {
+                    _ = &mut reload => {}
+                    _ = term.recv() => break libc::SIGTERM,
+                    _ = int.recv() => break libc::SIGINT,
+                }
+            }
+            _ = usr1.recv() => {
+                notice!("Reopening logs on signal={}", libc::SIGUSR1);
+                log.reopen();
+                engine.reopen_logs().await;
+            }
             _ = term.recv() => break libc::SIGTERM,
             _ = int.recv() => break libc::SIGINT,
         }
@@ -265,31 +280,65 @@ async fn run_daemon(
     Ok(())
 }
 
+/// What reading `conman.pswd` gave.
+enum Pswd {
+    /// Parsed without problems (or with problems, at start).
+    Loaded(Arc<conmand_core::pswd::PasswordDb>),
+    /// The default file does not exist: no database.
+    Absent,
+    /// It could not be read, or (on SIGHUP) it has problems; the message says why.
+    Unusable(String),
+}
+
 /// The IPMI password database: `--pswd FILE`, else `/etc/conman.pswd` if present.
-/// Problems are logged; a missing default file is not one.
-fn load_pswd(cli: &Cli) -> Option<Arc<conmand_core::pswd::PasswordDb>> {
+/// Problems are logged; a missing default file is not one. With `strict` (a
+/// reload), a file with problems is unusable as a whole: a half-written file must
+/// not replace good credentials.
+fn read_pswd(cli: &Cli, strict: bool) -> Pswd {
     let (path, explicit) = match &cli.pswd {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_PSWD), false),
     };
     let text = match std::fs::read(&path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(b) => {
+            crate::pswdfile::exposure(&path)
+                .iter()
+                .for_each(|w| tracing::warn!("{w}"));
+            String::from_utf8_lossy(&b).into_owned()
+        }
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Pswd::Absent,
         Err(e) => {
-            if explicit || e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(
-                    "Unable to open \"{}\": {}",
-                    path.display(),
-                    daemonlog::errno_text(&e)
-                );
-            }
-            return None;
+            return Pswd::Unusable(format!(
+                "Unable to open \"{}\": {}",
+                path.display(),
+                strerror(&e)
+            ));
         }
     };
     let (db, problems) = conmand_core::pswd::PasswordDb::parse(&text, &path.to_string_lossy());
-    for p in problems {
+    for p in &problems {
         tracing::warn!("{}", p.conman_format());
     }
-    Some(Arc::new(db))
+    if strict && !problems.is_empty() {
+        return Pswd::Unusable(format!(
+            "\"{}\" has {} problem(s)",
+            path.display(),
+            problems.len()
+        ));
+    }
+    Pswd::Loaded(Arc::new(db))
+}
+
+/// The password database at start: what can be read (problems are logged).
+fn load_pswd(cli: &Cli) -> Option<Arc<conmand_core::pswd::PasswordDb>> {
+    match read_pswd(cli, false) {
+        Pswd::Loaded(db) => Some(db),
+        Pswd::Absent => None,
+        Pswd::Unusable(why) => {
+            tracing::warn!("{why}");
+            None
+        }
+    }
 }
 
 /// Where ConMan's scripts (and our IPMI consoles) find passwords by default.
@@ -319,7 +368,15 @@ async fn reconfigure(
                 if let Some(p) = cli.port {
                     new.server.port = Some(p);
                 }
-                for change in engine.reload_with_pswd(new, load_pswd(cli)).await {
+                let pswd = match read_pswd(cli, true) {
+                    Pswd::Loaded(db) => Some(db),
+                    Pswd::Absent => None,
+                    Pswd::Unusable(why) => {
+                        tracing::error!("{why}; keeping the IPMI passwords in use");
+                        engine.settings().pswd.clone()
+                    }
+                };
+                for change in engine.reload_with_pswd(new, pswd).await {
                     notice!("Reconfig: console {change}");
                 }
             }
@@ -327,7 +384,7 @@ async fn reconfigure(
         Err(e) => tracing::error!(
             "Unable to open \"{}\": {}; keeping the running configuration",
             cli.config.display(),
-            daemonlog::errno_text(&e)
+            strerror(&e)
         ),
     }
     engine.reopen_logs().await;

@@ -1,70 +1,32 @@
-//! The TCP accept loop: one task per client connection, errors stop at the task.
+//! The TCP accept loop: one task per client connection (in a `client` tracing span
+//! named by the peer address), errors stop at the task. A connection over
+//! `maxclients` (or its host's share, or the descriptors left beside the consoles)
+//! is answered with an error and closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conmand_core::protocol::{Request, RequestError};
+use conmand_core::admission::Refusal;
+use conmand_core::protocol::{ErrorCode, Response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
-use crate::client::{self, Resolver};
-use crate::console::ConsoleHandle;
-use crate::registry::Registry;
-
-/// What every client task needs.
-pub struct Shared {
-    /// The running consoles.
-    pub registry: Arc<Registry>,
-    /// Reverse-DNS cache for client addresses.
-    pub resolver: Resolver,
-    /// The daemon has a `resetcmd` (`OK OPTION=RESET`).
-    pub reset: Arc<std::sync::atomic::AtomicBool>,
-    /// SO_KEEPALIVE on client sockets.
-    pub keepalive: bool,
-    /// How long a client may take to complete its handshake.
-    pub handshake_timeout: Duration,
-}
-
-impl Shared {
-    /// The consoles a request names, deduplicated and sorted in ConMan's natural
-    /// order, after ConMan's checks (errors 3, 5, 6: `matching::resolve`), and
-    /// whether the session is a broadcast. QUERY with no pattern means all consoles.
-    pub fn resolve(
-        &self,
-        consoles: &[ConsoleHandle],
-        req: &Request,
-    ) -> Result<(Vec<ConsoleHandle>, bool), RequestError> {
-        let names: Vec<&str> = consoles.iter().map(|c| c.name()).collect();
-        let sel = conmand_core::matching::resolve(req, &names)?;
-        let list = sel
-            .consoles
-            .into_iter()
-            .map(|i| consoles[i].clone())
-            .collect();
-        Ok((list, sel.broadcast))
-    }
-
-    /// The names a request matched, for the trailer of error 6.
-    pub fn matched_names(&self, consoles: &[ConsoleHandle], req: &Request) -> Vec<String> {
-        let names: Vec<&str> = consoles.iter().map(|c| c.name()).collect();
-        conmand_core::matching::select(&req.consoles, req.regex, &names)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| names[i].to_string())
-            .collect()
-    }
-}
+use crate::client;
+use crate::frontend::Frontend;
 
 /// Accept clients on `listener` until `cancel` fires.
 pub async fn accept_loop(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    front: Arc<Frontend>,
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(10);
+    let started = tokio::time::Instant::now();
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -73,14 +35,33 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
-                let shared = shared.clone();
-                let cancel = cancel.clone();
-                tracker.spawn(async move {
-                    tokio::select! {
-                        _ = cancel.cancelled() => {}
-                        _ = serve(stream, peer, shared) => {}
+                let ticket = match front.admit(peer.ip()) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        front.log_refusal(peer, &why, started.elapsed().as_millis() as u64);
+                        // Answer a bounded number at a time; past that, just close.
+                        if let Ok(permit) = front.refusing.clone().try_acquire_owned() {
+                            tracker.spawn(async move {
+                                refuse(stream, &why).await;
+                                drop(permit);
+                            });
+                        }
+                        continue;
                     }
-                });
+                };
+                let front = front.clone();
+                let cancel = cancel.clone();
+                let span = tracing::info_span!("client", %peer);
+                tracker.spawn(
+                    async move {
+                        tokio::select! {
+                            _ = cancel.cancelled() => {}
+                            _ = serve(stream, peer, front) => {}
+                        }
+                        drop(ticket);
+                    }
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 // Out of descriptors, typically: wait and try again; never exit.
@@ -95,12 +76,36 @@ pub async fn accept_loop(
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// How long a refused connection may take to send its greeting, take the answer
+/// and close.
+const REFUSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Answer a connection over the limits as ConMan answers a bad greeting (`ERROR
+/// CODE=2 MESSAGE='…'`), then close. The greeting is read first (briefly), so the
+/// client, which reads the reply after sending it, gets the message rather than a
+/// reset connection.
+async fn refuse(mut stream: TcpStream, why: &Refusal) {
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(REFUSE_WAIT, stream.read(&mut buf)).await;
+    let rsp = Response::Error {
+        code: ErrorCode::BadRequest,
+        message: why.to_string(),
+    };
+    let _ = tokio::time::timeout(REFUSE_WAIT, stream.write_all(&rsp.to_bytes())).await;
+    let _ = stream.shutdown().await;
+    // Read until the client closes, so our close sends FIN rather than RST.
+    let _ = tokio::time::timeout(REFUSE_WAIT, async {
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+async fn serve(stream: TcpStream, peer: SocketAddr, front: Arc<Frontend>) {
     let _ = stream.set_nodelay(true);
-    if shared.keepalive {
+    if front.keepalive {
         let _ = socket2::SockRef::from(&stream).set_keepalive(true);
     }
-    client::handle(stream, peer, shared).await;
+    client::handle(stream, peer, front).await;
 }
 
 /// Bind the listening sockets: 127.0.0.1 and ::1 with `loopback`, otherwise every

@@ -9,13 +9,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use conmand_core::escape::{EscapeCommand, EscapeDecoder, Event};
 use conmand_core::notice::{self, Notice};
+use conmand_core::ratelimit::{TokenBucket, Verdict};
 
 use crate::console::{
     AttachMode, ClientInfo, ClientSink, Command, ConsoleHandle, Output, SinkShared,
@@ -37,6 +40,16 @@ pub enum SessionKind {
     Broadcast,
 }
 
+/// A client whose socket accepts no byte for this long is dropped (default).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Escapes that reach other members or the logs (toggles, `&Z`, invalid escapes):
+/// a client may send this many at once …
+const ESCAPE_BURST: u32 = 10;
+/// … and this many a second after that; the rest are ignored (and counted in the
+/// daemon log).
+const ESCAPE_RATE: u32 = 2;
+
 /// One attached client.
 pub struct Session {
     client: Arc<ClientInfo>,
@@ -44,7 +57,16 @@ pub struct Session {
     kind: SessionKind,
     quiet: bool,
     suspended: bool,
+    /// How long a write to the client may make no progress before it is dropped.
+    stall_timeout: Duration,
+    /// Budget for escapes that notify others.
+    escapes: TokenBucket,
+    started: Instant,
 }
+
+/// The client stopped reading for the whole stall timeout.
+#[derive(Debug)]
+struct Stalled;
 
 enum Action {
     Data(Arc<[u8]>),
@@ -59,6 +81,7 @@ impl Session {
         consoles: Vec<ConsoleHandle>,
         kind: SessionKind,
         quiet: bool,
+        stall_timeout: Duration,
     ) -> Self {
         Session {
             client,
@@ -66,6 +89,9 @@ impl Session {
             kind,
             quiet,
             suspended: false,
+            stall_timeout,
+            escapes: TokenBucket::new(ESCAPE_BURST, ESCAPE_RATE, 0),
+            started: Instant::now(),
         }
     }
 
@@ -93,8 +119,10 @@ impl Session {
         let mut read_open = true;
         if !pending.is_empty()
             && let Some(r) = self.on_input(&mut decoder, &pending).await
+            && self.write(&mut wr, &r).await.is_err()
         {
-            let _ = wr.write_all(&r).await;
+            self.detach_all().await;
+            return;
         }
         let mut out = BytesMut::new();
         loop {
@@ -110,7 +138,7 @@ impl Session {
                             let data = inbuf.split();
                             self.client.touch();
                             if let Some(r) = self.on_input(&mut decoder, &data).await
-                                && wr.write_all(&r).await.is_err() {
+                                && self.write(&mut wr, &r).await.is_err() {
                                     break;
                                 }
                             inbuf.reserve(1024);
@@ -126,11 +154,11 @@ impl Session {
                             Err(_) => break,
                         }
                     }
-                    if !out.is_empty() && wr.write_all(&out).await.is_err() {
+                    if !out.is_empty() && self.write(&mut wr, &out).await.is_err() {
                         break;
                     }
                     out.clear();
-                    if kicked || !read_open && rx.is_empty() {
+                    if kicked || (!read_open || shared.is_kicked()) && rx.is_empty() {
                         break;
                     }
                 }
@@ -138,6 +166,58 @@ impl Session {
         }
         self.detach_all().await;
         let _ = wr.shutdown().await;
+    }
+
+    /// Write to the client. A client whose socket takes no byte for the whole stall
+    /// timeout is dropped (logged); the consoles and their other clients only see
+    /// it leave.
+    async fn write<W: AsyncWrite + Unpin>(
+        &self,
+        wr: &mut W,
+        mut buf: &[u8],
+    ) -> Result<(), Stalled> {
+        while !buf.is_empty() {
+            match tokio::time::timeout(self.stall_timeout, wr.write(buf)).await {
+                Ok(Ok(n)) if n > 0 => buf = &buf[n..],
+                Ok(_) => return Err(Stalled),
+                Err(_) => {
+                    tracing::info!(
+                        "Client <{}@{}> dropped: not reading for {}s",
+                        self.client.user,
+                        self.client.host,
+                        self.stall_timeout.as_secs()
+                    );
+                    return Err(Stalled);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Spend one escape token; false when the client is over its budget.
+    fn escape_allowed(&mut self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64;
+        match self.escapes.take(now) {
+            Verdict::Allowed { refused_before: 0 } => true,
+            Verdict::Allowed { refused_before } => {
+                tracing::info!(
+                    "Client <{}@{}> had {refused_before} escapes ignored (too fast)",
+                    self.client.user,
+                    self.client.host
+                );
+                true
+            }
+            Verdict::Refused { first } => {
+                if first {
+                    tracing::warn!(
+                        "Client <{}@{}> sends escapes too fast; ignoring some",
+                        self.client.user,
+                        self.client.host
+                    );
+                }
+                false
+            }
+        }
     }
 
     /// Append one message to the outgoing batch; true when the client was removed.
@@ -185,12 +265,16 @@ impl Session {
                             .extend_from_slice(&r);
                     }
                 }
-                Action::Invalid(c) => tracing::warn!(
-                    "Received invalid escape '{}' from <{}@{}>",
-                    c.escape_ascii(),
-                    self.client.user,
-                    self.client.host
-                ),
+                Action::Invalid(c) => {
+                    if self.escape_allowed() {
+                        tracing::warn!(
+                            "Received invalid escape '{}' from <{}@{}>",
+                            c.escape_ascii(),
+                            self.client.user,
+                            self.client.host
+                        )
+                    }
+                }
             }
         }
         replies
@@ -211,7 +295,7 @@ impl Session {
             EscapeCommand::Force | EscapeCommand::Join | EscapeCommand::Monitor => {
                 // ConMan toggles R/O <-> R/W for all three; the actor applies it (and
                 // ignores input from a client that is not a writer).
-                if self.kind != SessionKind::Broadcast {
+                if self.kind != SessionKind::Broadcast && self.escape_allowed() {
                     for con in &self.consoles {
                         con.send(Command::Toggle {
                             client_id: id,
@@ -234,6 +318,9 @@ impl Session {
             }
             EscapeCommand::Reset => self.to_written(|id| Command::Reset { client_id: id }).await,
             EscapeCommand::Suspend => {
+                if !self.escape_allowed() {
+                    return None;
+                }
                 self.suspended = !self.suspended;
                 let who = format!("{}@{}", self.client.user, self.client.host);
                 if self.suspended {

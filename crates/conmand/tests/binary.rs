@@ -211,3 +211,60 @@ async fn config_without_consoles_fails_with_conman_message() {
         "{err}"
     );
 }
+
+/// Issue 12: a `conman.pswd` readable by group or others is reported when the
+/// daemon starts and again at every SIGHUP, naming the file and its mode.
+#[tokio::test]
+async fn exposed_pswd_file_is_warned_about_at_start_and_on_sighup() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_conf(dir.path(), "");
+    let pswd = dir.path().join("conman.pswd");
+    std::fs::write(&pswd, "bmc.* : admin : pw\n").unwrap();
+    std::fs::set_permissions(&pswd, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&conf)
+        .arg("--pswd")
+        .arg(&pswd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = dir.path().join("daemon.log");
+    let want = format!(
+        "\"{}\" is mode 0644 (readable by group, readable by others)",
+        pswd.display()
+    );
+    let count = |want: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("WARNING:") && l.contains(want))
+            .count()
+    };
+    eventually("the warning at start", || count(&want) == 1).await;
+    std::fs::set_permissions(&pswd, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let r = Command::new(BIN)
+        .arg("-r")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let again = format!(
+        "\"{}\" is mode 0660 (readable and writable by group)",
+        pswd.display()
+    );
+    eventually("the warning after SIGHUP", || count(&again) == 1).await;
+    let k = Command::new(BIN)
+        .arg("-k")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(k.status.success());
+}

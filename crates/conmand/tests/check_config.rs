@@ -215,3 +215,67 @@ fn version_and_help() {
         .stdout(predicate::str::contains("MIT License"));
     cargo_bin_cmd!("conmand").arg("-x").assert().code(1);
 }
+
+/// Issue 12: `-t --json` masks what can be a secret in process consoles' command
+/// lines, and `-t --pswd` warns about a password file others can read.
+#[test]
+fn json_masks_exec_secrets_and_pswd_mode_is_checked() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(&dir, "ipmitool.exp", "#!/bin/sh\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = write(
+        &dir,
+        "x.conf",
+        &format!(
+            "console name=\"n1\" dev=\"{} %N-bmc admin Hunter2pw 0x0a0b\"\n\
+             console name=\"n2\" dev=\"/usr/bin/env IPMI_PASSWORD=Hunter3pw /bin/cat -P Hunter4pw\"\n",
+            script.display()
+        ),
+    );
+    let pswd = write(&dir, "conman.pswd", "bmc.* : admin : pw\n");
+    std::fs::set_permissions(&pswd, std::fs::Permissions::from_mode(0o604)).unwrap();
+    let out = cargo_bin_cmd!("conmand")
+        .args(["-t", "--json", "-c"])
+        .arg(&f)
+        .arg("--pswd")
+        .arg(&pswd)
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for secret in ["Hunter2pw", "0x0a0b", "Hunter3pw", "Hunter4pw"] {
+        assert!(!text.contains(secret), "{secret} shown: {text}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let argv = |i: usize| v["consoles"][i]["argv"].clone();
+    assert_eq!(argv(0)[1], "n1-bmc");
+    assert_eq!(argv(0)[2], "admin");
+    assert_eq!(argv(0)[3], "***");
+    assert_eq!(argv(1)[1], "IPMI_PASSWORD=***");
+    assert_eq!(argv(1)[4], "***");
+    assert!(
+        v["consoles"][0]["dev"]
+            .as_str()
+            .unwrap()
+            .ends_with("%N-bmc admin *** ***")
+    );
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is mode 0604 (readable by others)")
+    );
+    // Text mode says the same on stderr, and it is a warning, not an error.
+    cargo_bin_cmd!("conmand")
+        .args(["-t", "-c"])
+        .arg(&f)
+        .arg("--pswd")
+        .arg(&pswd)
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("warning: \"").and(predicate::str::contains("chmod 600")));
+}

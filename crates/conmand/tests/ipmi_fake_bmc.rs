@@ -546,11 +546,10 @@ async fn ipmi_console_through_the_daemon_with_conman_pswd() {
         "<ConMan> Console [bmc] connected to <127.0.0.1:{}>.",
         fake.addr.port()
     );
-    // The log writer is another thread: wait for the line rather than race it.
-    common::eventually("the connected line in the log", || {
-        common::find(&std::fs::read(&log).unwrap_or_default(), want.as_bytes()).is_some()
-    })
-    .await;
+    // The log writer is another thread: wait until it has written what the console
+    // queued.
+    srv.daemon.as_ref().unwrap().flush_logs().await;
+    assert!(common::find(&std::fs::read(&log).unwrap(), want.as_bytes()).is_some());
     srv.stop().await;
 }
 

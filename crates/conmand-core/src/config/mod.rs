@@ -20,6 +20,7 @@ mod names;
 pub mod opts;
 mod print;
 mod probe;
+pub mod secrets;
 pub mod syntax;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ pub use names::{facility_name, priority_name};
 pub use opts::{CIPHER_SUITES, WORKAROUND_DEFAULT, WORKAROUND_MASK, WORKAROUND_NAMES, parse_key};
 pub use print::print;
 pub use probe::{FileKind, FsProbe, MemProbe};
+pub use secrets::{masked_argv, masked_dev};
 
 /// One problem found in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -33,6 +33,9 @@ pub struct ServerOpts {
     pub logfile: Option<DaemonLogfile>,
     /// `loopback=on|off` (default on): bind 127.0.0.1 (and ::1) only.
     pub loopback: bool,
+    /// `maxclients=N`: most clients connected at once (each source address may hold
+    /// half); default [`crate::admission::DEFAULT_MAX_CLIENTS`]. Not in ConMan.
+    pub maxclients: usize,
     /// `nofile=` (0 keep, -1 raise to hard limit, N set soft limit).
     pub nofile: i64,
     /// `pidfile=` (absolute), if set.
@@ -43,7 +46,7 @@ pub struct ServerOpts {
     pub resetcmd: Option<String>,
     /// `syslog=facility`, if set.
     pub syslog: Option<SyslogFacility>,
-    /// `tcpwrappers=on|off` (accepted; see docs/config.md).
+    /// `tcpwrappers=on|off`: screen clients with hosts.allow / hosts.deny.
     pub tcpwrappers: bool,
     /// `timestamp=` interval in minutes between `log at` marks (0 = off).
     pub timestamp_minutes: u32,
@@ -59,6 +62,7 @@ impl Default for ServerOpts {
             logdir: None,
             logfile: None,
             loopback: true,
+            maxclients: crate::admission::DEFAULT_MAX_CLIENTS,
             nofile: 0,
             pidfile: None,
             port: None,

@@ -323,8 +323,17 @@ fn ipmi_workaround(o: &mut IpmiOpts, v: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What error messages show instead of a value that may be (part of) a secret.
+pub const REDACTED: &str = "***";
+
 /// Parses `ipmiopts="U:user,P:pass,K:kg,C:3,L:admin,W:flag"` (or the deprecated v1
 /// form `user,pass,kg,flag...`) over `base`.
+///
+/// Error messages never contain a password or K_g byte: a comma inside a secret
+/// splits it into pieces that look like other options, so an unrecognized piece is
+/// shown as `X:***` (its key only) or `***`, and once a `P:` or `K:` piece (or, in
+/// the v1 form, the password position) has been read, later values are shown as
+/// `***` too.
 pub fn parse_ipmiopts(base: &IpmiOpts, s: &str) -> Result<IpmiOpts, String> {
     let mut o = base.clone();
     if s.len() > MAX_STR_BYTES {
@@ -334,7 +343,9 @@ pub fn parse_ipmiopts(base: &IpmiOpts, s: &str) -> Result<IpmiOpts, String> {
     }
     let b = s.as_bytes();
     if !b.is_empty() && b.get(1) != Some(&b':') {
-        // v1: user,password,K_g,workaround... with "-" meaning the default.
+        // v1: user,password,K_g,workaround... with "-" meaning the default. A comma
+        // in the password shifts everything after it, so nothing past the user name
+        // is ever echoed.
         let mut pieces = s
             .split(',')
             .filter(|p| !p.is_empty())
@@ -349,28 +360,60 @@ pub fn parse_ipmiopts(base: &IpmiOpts, s: &str) -> Result<IpmiOpts, String> {
             ipmi_k_g(&mut o, p)?;
         }
         for p in pieces {
-            ipmi_workaround(&mut o, p)?;
+            ipmi_workaround(&mut o, p).map_err(|_| redacted_value_error('W'))?;
         }
         return Ok(o);
     }
+    let mut secret_seen = false;
     for piece in s.split(',').filter(|p| !p.is_empty()) {
         let pb = piece.as_bytes();
         let tag = pb.first().map(u8::to_ascii_uppercase);
         if pb.get(1) != Some(&b':') || !matches!(tag, Some(b'U' | b'P' | b'K' | b'L' | b'C' | b'W'))
         {
-            return Err(format!("invalid ipmiopts string \"{piece}\""));
+            let shown = match piece.split_once(':') {
+                Some((key, _)) if key.len() == 1 => format!("{key}:{REDACTED}"),
+                _ => REDACTED.to_string(),
+            };
+            let hint = if secret_seen {
+                " (a comma inside a P: or K: value splits it: write the key in 0x hex \
+                 or put the password in conman.pswd)"
+            } else {
+                ""
+            };
+            return Err(format!("invalid ipmiopts string \"{shown}\"{hint}"));
         }
         let v = &piece[2..];
-        match tag {
-            Some(b'U') => ipmi_user(&mut o, v)?,
-            Some(b'P') => ipmi_password(&mut o, v)?,
-            Some(b'K') => ipmi_k_g(&mut o, v)?,
-            Some(b'L') => ipmi_privilege(&mut o, v)?,
-            Some(b'C') => ipmi_cipher(&mut o, v)?,
-            _ => ipmi_workaround(&mut o, v)?,
+        let res = match tag {
+            Some(b'U') => ipmi_user(&mut o, v),
+            Some(b'P') => ipmi_password(&mut o, v),
+            Some(b'K') => ipmi_k_g(&mut o, v),
+            Some(b'L') => ipmi_privilege(&mut o, v),
+            Some(b'C') => ipmi_cipher(&mut o, v),
+            _ => ipmi_workaround(&mut o, v),
+        };
+        match (res, tag) {
+            (Ok(()), Some(b'P' | b'K')) => secret_seen = true,
+            (Ok(()), _) => {}
+            (Err(_), Some(t @ (b'L' | b'C' | b'W'))) if secret_seen => {
+                return Err(redacted_value_error(char::from(t)));
+            }
+            (Err(e), _) => return Err(e),
         }
     }
     Ok(o)
+}
+
+/// The error for a bad `L:`, `C:` or `W:` value that may be a piece of a secret.
+fn redacted_value_error(tag: char) -> String {
+    let what = match tag {
+        'L' => "privilege level",
+        'C' => "cipher suite",
+        _ => "workaround flag",
+    };
+    format!(
+        "invalid IPMI {what} \"{REDACTED}\" (not shown: it follows a password or K_g, and a \
+         comma inside a secret splits it)"
+    )
 }
 
 #[cfg(test)]
@@ -560,7 +603,55 @@ mod tests {
         assert_eq!(e("L:7"), "invalid IPMI privilege level 7");
         assert_eq!(e("W:bogus"), "invalid IPMI workaround flag \"bogus\"");
         assert_eq!(e("W:0x10000"), "invalid IPMI workaround flag 0x10000");
-        assert_eq!(e("U:a,Z:1"), "invalid ipmiopts string \"Z:1\"");
+        // Issue 12: the value of an unrecognized piece is never shown (it may be a
+        // mistyped or comma-split secret).
+        assert_eq!(e("U:a,Z:1"), "invalid ipmiopts string \"Z:***\"");
         assert!(e(&"U:a,".repeat(300)).contains("exceeds 1023-byte maximum"));
+    }
+
+    #[test]
+    fn secrets_split_by_commas_are_never_echoed() {
+        let e = |s: &str| parse_ipmiopts(&IpmiOpts::default(), s).unwrap_err();
+        let m = e("U:admin,P:se,cret");
+        assert_eq!(
+            m,
+            "invalid ipmiopts string \"***\" (a comma inside a P: or K: value splits it: \
+             write the key in 0x hex or put the password in conman.pswd)"
+        );
+        assert!(!e("P:ab,L:qzjq").contains("qzj"));
+        assert!(!e("K:ab,C:qzjq").contains("qzj"));
+        assert!(!e("P:ab,W:qzjq").contains("qzj"));
+        assert!(!e("P:ab,X:qzjq").contains("qzj"));
+        assert!(e("P:ab,X:qzjq").contains("\"X:***\""));
+        // v1 form: user,password,K_g,flags: a comma in the password shifts the rest.
+        assert!(!e("admin,pa,ss,qzjq").contains("qzj"));
+        assert!(e("admin,pa,ss,qzjq").contains("workaround flag \"***\""));
+        // Before any secret, values are still shown.
+        assert_eq!(e("L:god,P:x"), "invalid IPMI privilege level \"god\"");
+    }
+
+    proptest::proptest! {
+        /// Whatever the commas and colons inside a password or K_g, no run of three
+        /// of its characters reaches an error message.
+        #[test]
+        fn no_secret_fragment_in_any_error(
+            secret in "[qzjQZJ]{1,6}(,[LCWUXZlcw]:[qzjQZJ]{1,6}|,[qzjQZJ]{1,6}){1,3}",
+            form in 0usize..4,
+        ) {
+            let s = match form {
+                0 => format!("U:admin,P:{secret}"),
+                1 => format!("K:{secret},C:3"),
+                2 => format!("P:x,K:{secret}"),
+                _ => format!("admin,{secret}"),
+            };
+            if let Err(msg) = parse_ipmiopts(&IpmiOpts::default(), &s) {
+                for piece in secret.split([',', ':']) {
+                    for w in piece.as_bytes().windows(3) {
+                        let w = std::str::from_utf8(w).unwrap();
+                        proptest::prop_assert!(!msg.contains(w), "{msg:?} shows {w:?} of {s:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -180,6 +180,9 @@ pub fn print(config: &Config) -> String {
     if s.loopback != d.loopback {
         line(format!("server loopback={}", on_off(s.loopback)));
     }
+    if s.maxclients != d.maxclients {
+        line(format!("server maxclients={}", s.maxclients));
+    }
     if s.nofile != d.nofile {
         line(format!("server nofile={}", s.nofile));
     }

@@ -64,6 +64,7 @@ pub enum Keyword {
     Logfile,
     Logopts,
     Loopback,
+    Maxclients,
     Name,
     Nofile,
     Off,
@@ -81,7 +82,7 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword, in table order.
-    pub const ALL: [Keyword; 26] = [
+    pub const ALL: [Keyword; 27] = [
         Keyword::Console,
         Keyword::Coredump,
         Keyword::Coredumpdir,
@@ -95,6 +96,7 @@ impl Keyword {
         Keyword::Logfile,
         Keyword::Logopts,
         Keyword::Loopback,
+        Keyword::Maxclients,
         Keyword::Name,
         Keyword::Nofile,
         Keyword::Off,
@@ -126,6 +128,7 @@ impl Keyword {
             Keyword::Logfile => "LOGFILE",
             Keyword::Logopts => "LOGOPTS",
             Keyword::Loopback => "LOOPBACK",
+            Keyword::Maxclients => "MAXCLIENTS",
             Keyword::Name => "NAME",
             Keyword::Nofile => "NOFILE",
             Keyword::Off => "OFF",
@@ -156,7 +159,7 @@ impl Keyword {
             Keyword::Coredump | Keyword::Keepalive | Keyword::Loopback | Keyword::Tcpwrappers => {
                 ValueKind::OnOff
             }
-            Keyword::Nofile | Keyword::Port => ValueKind::Int,
+            Keyword::Maxclients | Keyword::Nofile | Keyword::Port => ValueKind::Int,
             Keyword::Timestamp => ValueKind::Timestamp,
             _ => ValueKind::Str,
         }
@@ -429,6 +432,7 @@ impl DirectiveKind {
                     | Logdir
                     | Logfile
                     | Loopback
+                    | Maxclients
                     | Nofile
                     | Pidfile
                     | Port

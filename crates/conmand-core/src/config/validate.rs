@@ -25,6 +25,8 @@ use super::{Diagnostic, Parsed};
 const MAX_EXECPATH: usize = 4095;
 /// Longest unix socket path (`sizeof(sun_path) - 1`).
 const MAX_UNIX_PATH: usize = 107;
+/// The largest `server maxclients=`.
+const MAX_MAXCLIENTS: usize = 1_000_000;
 
 /// ConMan's `isspace`-only test for "empty" strings.
 fn is_blank(s: &str) -> bool {
@@ -161,15 +163,7 @@ impl State<'_> {
             (Keyword::Coredump, Value::OnOff(b)) => self.server.coredump = *b,
             (Keyword::Keepalive, Value::OnOff(b)) => self.server.keepalive = *b,
             (Keyword::Loopback, Value::OnOff(b)) => self.server.loopback = *b,
-            (Keyword::Tcpwrappers, Value::OnOff(b)) => {
-                if *b {
-                    self.warn(
-                        p.value_span,
-                        "TCPWRAPPERS is accepted but not enforced by conman-rs",
-                    );
-                }
-                self.server.tcpwrappers = *b;
-            }
+            (Keyword::Tcpwrappers, Value::OnOff(b)) => self.server.tcpwrappers = *b,
             (Keyword::Coredumpdir, Value::Str(s)) => {
                 if is_blank(s) {
                     self.server.coredumpdir = None;
@@ -234,6 +228,12 @@ impl State<'_> {
                 if let Some(b) = bad {
                     return Err(b);
                 }
+            }
+            (Keyword::Maxclients, Value::Int(n)) => {
+                self.server.maxclients = usize::try_from(*n)
+                    .ok()
+                    .filter(|m| (1..=MAX_MAXCLIENTS).contains(m))
+                    .ok_or_else(|| format!("invalid {kw} value {n} (1 to {MAX_MAXCLIENTS})"))?;
             }
             (Keyword::Nofile, Value::Int(n)) => self.server.nofile = *n,
             (Keyword::Pidfile, Value::Str(s)) => {

@@ -10,7 +10,8 @@
 //! - [`crypto`]: cipher suites, RAKP codes, SIK/K1/K2, integrity and AES-CBC-128.
 //! - [`sol`]: the SOL payload engine (sequence numbers, acks, retransmission,
 //!   partial acceptance, NACK, break ordering).
-//! - [`bmc`]: a small BMC responder for tests (every suite, fault knobs).
+//! - `bmc` (cargo feature `bmc`, and this crate's own tests): a small BMC responder
+//!   for tests and the simulator (every suite, fault knobs). Not part of the daemon.
 //! - [`session`]: the session state machine, from Get Channel Authentication
 //!   Capabilities through RAKP, privilege, SOL activation (with "already active"
 //!   steal), keepalive and teardown.
@@ -19,7 +20,9 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{IpmiOpts, PrivilegeLevel};
+use crate::pswd::PasswordDb;
 
+#[cfg(any(test, feature = "bmc"))]
 pub mod bmc;
 pub mod crypto;
 pub mod session;
@@ -28,7 +31,8 @@ pub mod wire;
 
 pub use crypto::CipherSuite;
 
-/// Credentials for one BMC, filled by the daemon from `ipmiopts` or `conman.pswd`.
+/// Credentials for one BMC: the one credential type, whether they come from
+/// `ipmiopts` or a `conman.pswd` line ([`IpmiCredentials::for_console`] decides).
 /// `Debug` never shows the password or K_g.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct IpmiCredentials {
@@ -69,6 +73,29 @@ pub enum OptionsError {
 }
 
 impl IpmiCredentials {
+    /// The credentials a console with `ipmiopts` `opts` on BMC `host` uses: the
+    /// `ipmiopts` values first; when they give no password, the first `conman.pswd`
+    /// line whose host regex matches all of `host` (and whose user is the `ipmiopts`
+    /// user, if one is given) supplies user and password, and K_g unless `ipmiopts`
+    /// gave one.
+    pub fn for_console(host: &str, opts: &IpmiOpts, pswd: Option<&PasswordDb>) -> Self {
+        let from_opts = IpmiCredentials {
+            username: opts.username.clone().unwrap_or_default(),
+            password: opts.password.clone().unwrap_or_default(),
+            k_g: opts.k_g.clone(),
+        };
+        if opts.password.is_some() {
+            return from_opts;
+        }
+        match pswd.and_then(|db| db.lookup(host, opts.username.as_deref())) {
+            Some(found) => IpmiCredentials {
+                k_g: from_opts.k_g.or_else(|| found.k_g.clone()),
+                ..found.clone()
+            },
+            None => from_opts,
+        }
+    }
+
     /// Check the IPMI 2.0 length limits.
     pub fn validate(&self) -> Result<(), OptionsError> {
         if self.username.len() > 16 {

@@ -450,7 +450,7 @@ mod tests {
 
     #[test]
     fn regex_errors_use_glibc_texts() {
-        let err = |p: &[&str]| select(p, true, &NAMES).unwrap_err().message;
+        let err = |p: &[&str]| select(p, true, &NAMES).unwrap_err().to_string();
         assert_eq!(err(&["node[0-9"]), "Unmatched [, [^, [:, [., or [=");
         assert_eq!(err(&["(node"]), "Unmatched ( or \\(");
         assert_eq!(err(&["[[:foo:]]"]), "Invalid character class name");

@@ -106,30 +106,109 @@ pub fn resolve<N: AsRef<str>>(req: &Request, names: &[N]) -> Result<Selection, R
     })
 }
 
+/// The most matching work one request may ask for: for every wildcard glob (or
+/// the whole regex), its length in bytes times the total length of the console
+/// names it is tested against — an upper bound of the steps [`glob_match`] takes.
+/// `rack42-*` against 100,000 forty-byte names is 3.2·10⁷; a request of 126
+/// hostile 1,023-byte patterns against 10,000 consoles would be 5·10¹⁰ and is
+/// refused instead of stalling a thread for minutes. Patterns without wildcards
+/// cost nothing (they are looked up by name).
+pub const MAX_MATCH_WORK: u64 = 400_000_000;
+
+/// Why [`select`] selected nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SelectError {
+    /// The combined regex does not compile (error 3).
+    #[error(transparent)]
+    BadRegex(#[from] MatchError),
+    /// Matching would cost more than [`MAX_MATCH_WORK`].
+    #[error("Request too complex: matching would take {work} steps (limit {limit})")]
+    TooComplex {
+        /// The estimated work.
+        work: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl From<SelectError> for RequestError {
+    fn from(e: SelectError) -> Self {
+        match e {
+            SelectError::BadRegex(m) => m.into(),
+            SelectError::TooComplex { .. } => RequestError::TooComplex(e.to_string()),
+        }
+    }
+}
+
+/// Whether a glob pattern has no special characters (it matches only itself).
+fn is_literal(pattern: &str) -> bool {
+    !pattern
+        .bytes()
+        .any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
+}
+
 /// Selects the consoles that match `patterns`.
 ///
 /// `names` are the console names in configuration order. Returns indices into
 /// `names`, each at most once, sorted by [`compare_names`] of the names. With no
-/// patterns every console is selected.
+/// patterns every console is selected. Globs without wildcards are looked up by
+/// name; the rest is tested name by name within [`MAX_MATCH_WORK`].
 ///
 /// # Errors
-/// With `regex`, a [`MatchError`] when the combined expression does not compile.
-pub fn select<P, N>(patterns: &[P], regex: bool, names: &[N]) -> Result<Vec<usize>, MatchError>
+/// With `regex`, [`SelectError::BadRegex`] when the combined expression does not
+/// compile; [`SelectError::TooComplex`] past the work limit.
+pub fn select<P, N>(patterns: &[P], regex: bool, names: &[N]) -> Result<Vec<usize>, SelectError>
 where
     P: AsRef<str>,
     N: AsRef<str>,
 {
+    select_within(patterns, regex, names, MAX_MATCH_WORK)
+}
+
+/// [`select`] with another work limit.
+///
+/// # Errors
+/// As [`select`].
+pub fn select_within<P, N>(
+    patterns: &[P],
+    regex: bool,
+    names: &[N],
+    limit: u64,
+) -> Result<Vec<usize>, SelectError>
+where
+    P: AsRef<str>,
+    N: AsRef<str>,
+{
+    let name_bytes: u64 = names.iter().map(|n| n.as_ref().len() as u64 + 1).sum();
+    let check = |pattern_bytes: u64| {
+        let work = pattern_bytes.saturating_mul(name_bytes);
+        if work > limit {
+            Err(SelectError::TooComplex { work, limit })
+        } else {
+            Ok(())
+        }
+    };
     let mut picked: Vec<usize> = if patterns.is_empty() {
         (0..names.len()).collect()
     } else if regex {
+        check(patterns.iter().map(|p| p.as_ref().len() as u64 + 1).sum())?;
         let set = RegexSet::new(patterns)?;
         (0..names.len())
             .filter(|&i| set.is_match(names[i].as_ref()))
             .collect()
     } else {
-        let mut globs: Vec<Glob<'_>> = patterns.iter().map(|p| Glob::new(p.as_ref())).collect();
+        let (literal, wild): (Vec<&str>, Vec<&str>) = patterns
+            .iter()
+            .map(AsRef::as_ref)
+            .partition(|p| is_literal(p));
+        check(wild.iter().map(|p| p.len() as u64 + 1).sum())?;
+        let literal: std::collections::HashSet<&str> = literal.into_iter().collect();
+        let mut globs: Vec<Glob<'_>> = wild.into_iter().map(Glob::new).collect();
         (0..names.len())
-            .filter(|&i| globs.iter_mut().any(|g| g.is_match(names[i].as_ref())))
+            .filter(|&i| {
+                let name = names[i].as_ref();
+                literal.contains(name) || globs.iter_mut().any(|g| g.is_match(name))
+            })
             .collect()
     };
     picked.sort_by(|&a, &b| compare_names(names[a].as_ref(), names[b].as_ref()));
@@ -365,6 +444,37 @@ mod tests {
     }
 
     #[test]
+    fn literal_names_are_looked_up_and_wildcards_are_budgeted() {
+        let names: Vec<String> = (0..2000)
+            .map(|i| format!("rack{}-node-{i:04}", i % 7))
+            .collect();
+        // Thousands of exact names cost nothing and select exactly themselves.
+        let asked: Vec<&str> = names.iter().step_by(3).map(String::as_str).collect();
+        let got = select_within(&asked, false, &names, 0).unwrap();
+        assert_eq!(got.len(), asked.len());
+        // An escaped or bracketed pattern is not taken as a literal: it goes through
+        // fnmatch (where `\1` is `1`).
+        assert_eq!(select(&["rack1-node-000\\1"], false, &names).unwrap(), [1]);
+        assert_eq!(
+            select(&["rack1-node-000[1]"], false, &names).unwrap().len(),
+            1
+        );
+        // Wildcards pay for pattern bytes times name bytes.
+        let bomb: Vec<String> = (0..126).map(|_| "*a".repeat(511)).collect();
+        let err = select(&bomb, false, &names).unwrap_err();
+        assert!(matches!(err, SelectError::TooComplex { .. }), "{err:?}");
+        assert_eq!(
+            RequestError::from(err).code(),
+            crate::protocol::ErrorCode::BadRequest
+        );
+        assert!(matches!(
+            select(&bomb, true, &names),
+            Err(SelectError::TooComplex { .. })
+        ));
+        assert!(select(&["rack3-*"], false, &names).is_ok());
+    }
+
+    #[test]
     fn regex_patterns_combine_across_the_join() {
         // "(node" + "|" + "cat)" is one balanced group, as in ConMan.
         assert_eq!(picked(&["(node1", "cat)"], true), ["cat", "node1"]);
@@ -383,7 +493,7 @@ mod tests {
         #[test]
         fn select_output_is_sorted_and_unique(
             names in proptest::collection::hash_set("[a-c]{0,2}[0-9]{0,2}", 0..12),
-            pats in proptest::collection::vec("[a-c*?0-9]{1,3}", 0..4),
+            pats in proptest::collection::vec("[a-c*?0-9\\[\\]\\\\!-]{1,3}", 0..4),
         ) {
             let names: Vec<String> = names.into_iter().collect();
             let got = select(&pats, false, &names).unwrap();

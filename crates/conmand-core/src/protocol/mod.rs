@@ -40,7 +40,9 @@ pub mod trailer;
 
 use bytes::BufMut;
 
-pub use frame::{MAX_LINE_LEN, take_final_line, take_line};
+pub use frame::{
+    LineTooLong, MAX_LINE_LEN, MAX_WIRE_LINE, take_final_line, take_line, take_line_within,
+};
 pub use lexer::{Keyword, Lexer, MAX_TOKEN_LEN, Token};
 pub use message::{Command, Greeting, Request};
 pub use response::{ErrorCode, RequestError, Response, ResponseError};

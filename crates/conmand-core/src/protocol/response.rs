@@ -222,6 +222,10 @@ pub enum RequestError {
     /// Error 7: this many matched consoles already have writers.
     #[error("{}", busy_message(*.0))]
     BusyConsoles(usize),
+    /// Error 2 (not in ConMan): matching the request's patterns would cost more
+    /// than the daemon allows one request; the text says how much.
+    #[error("{0}")]
+    TooComplex(String),
 }
 
 /// The message of error 7, singular for one console.
@@ -242,6 +246,7 @@ impl RequestError {
             RequestError::NoConsoles => ErrorCode::NoConsoles,
             RequestError::TooManyConsoles(_) => ErrorCode::TooManyConsoles,
             RequestError::BusyConsoles(_) => ErrorCode::BusyConsoles,
+            RequestError::TooComplex(_) => ErrorCode::BadRequest,
         }
     }
 
@@ -251,6 +256,33 @@ impl RequestError {
             code: self.code(),
             message: self.to_string(),
         }
+    }
+}
+
+impl Response {
+    /// This response, or, when its line would be longer than
+    /// [`super::MAX_WIRE_LINE`], error 2 saying so (never a cut list). The second
+    /// value is the length of the line that was not sent.
+    pub fn within_wire_limit(self) -> (Response, Option<usize>) {
+        let mut probe = bytes::BytesMut::new();
+        self.encode(&mut probe);
+        if probe.len() <= super::MAX_WIRE_LINE {
+            return (self, None);
+        }
+        let n = match &self {
+            Response::Ok { consoles, .. } => consoles.len(),
+            Response::Error { .. } => 0,
+        };
+        let rsp = Response::Error {
+            code: ErrorCode::BadRequest,
+            message: format!(
+                "Response of {} bytes for {n} consoles exceeds the {}-byte line maximum; \
+                 name fewer consoles",
+                probe.len(),
+                super::MAX_WIRE_LINE
+            ),
+        };
+        (rsp, Some(probe.len()))
     }
 }
 
@@ -267,6 +299,36 @@ pub enum ResponseError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_past_the_wire_limit_become_an_error() {
+        let names: Vec<String> = (0..20_000)
+            .map(|i| format!("rack42-node-{i:05}.cluster.example.com"))
+            .collect();
+        let ok = Response::Ok {
+            reset: false,
+            consoles: names.clone(),
+        };
+        let (same, cut) = ok.clone().within_wire_limit();
+        assert_eq!((same, cut), (ok, None));
+        let many: Vec<String> = (0..200_000).map(|i| format!("{i:060}")).collect();
+        let (rsp, cut) = Response::Ok {
+            reset: true,
+            consoles: many,
+        }
+        .within_wire_limit();
+        assert!(cut.unwrap() > super::super::MAX_WIRE_LINE);
+        match rsp {
+            Response::Error { code, message } => {
+                assert_eq!(code, ErrorCode::BadRequest);
+                assert!(
+                    message.contains("200000 consoles exceeds the 8388608-byte"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()

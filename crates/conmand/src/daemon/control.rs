@@ -1,5 +1,5 @@
 //! `conmand -k`, `-r` and `-q`: signal or query the daemon running a configuration
-//! (ConMan `signal_daemon`, reference §5.3).
+//! (ConMan `signal_daemon`, reference §5.3); also `--reopen-logs` (SIGUSR1, ours).
 //!
 //! The pid comes from the configuration file's lock, else from the `-P` pidfile
 //! (see [`crate::daemon::lock`]). Messages and exit codes are ConMan's:
@@ -20,12 +20,13 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use conmand_core::config::Priority;
+use conmand_core::oserror::strerror;
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal};
 
 use crate::daemon::lock::lock_holder;
 use crate::daemon::pidfile::read_pidfile;
-use crate::daemonlog::{errno_text, format_line};
+use crate::daemonlog::format_line;
 
 /// What to do to the running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub enum Control {
     Reconfig,
     /// `-q`: print the pid (signal 0: existence check only).
     Query,
+    /// `--reopen-logs`: SIGUSR1 (reopen the logs only; not in ConMan).
+    ReopenLogs,
 }
 
 impl Control {
@@ -45,6 +48,7 @@ impl Control {
             Control::Kill => libc::SIGTERM,
             Control::Reconfig => libc::SIGHUP,
             Control::Query => 0,
+            Control::ReopenLogs => libc::SIGUSR1,
         }
     }
 }
@@ -82,7 +86,7 @@ fn run(
     let name = config_path.display();
     let not_active = || format!("Configuration \"{name}\" does not appear to be active");
     let file = File::open(config_path)
-        .map_err(|e| format!("Unable to open \"{name}\": {}", errno_text(&e)))?;
+        .map_err(|e| format!("Unable to open \"{name}\": {}", strerror(&e)))?;
     let pid = lock_holder(&file)
         .ok()
         .flatten()
@@ -94,6 +98,7 @@ fn run(
         Control::Kill => rustix::process::kill_process(target, Signal::TERM),
         Control::Reconfig => rustix::process::kill_process(target, Signal::HUP),
         Control::Query => rustix::process::test_kill_process(target),
+        Control::ReopenLogs => rustix::process::kill_process(target, Signal::USR1),
     };
     match sent {
         Ok(()) => {}
@@ -103,17 +108,17 @@ fn run(
             return Err(format!(
                 "Configuration \"{name}\" (pid {pid}) cannot be sent signal={}: {}",
                 action.signal_number(),
-                errno_text(&io::Error::from(e))
+                strerror(&io::Error::from(e))
             ));
         }
     }
     let written = match action {
         Control::Query => writeln!(out, "{pid}").and_then(|()| out.flush()),
         _ if verbose => {
-            let what = if action == Control::Kill {
-                "terminated on"
-            } else {
-                "reconfigured on"
+            let what = match action {
+                Control::Kill => "terminated on",
+                Control::ReopenLogs => "reopened its logs on",
+                _ => "reconfigured on",
             };
             writeln!(
                 err,

@@ -3,7 +3,7 @@
 //!
 //! [`begin`] must run while the process is still single-threaded, i.e. **before the
 //! tokio runtime (or any other thread) exists**; it refuses otherwise. It sets the
-//! umask to 0, makes a pipe and forks. The original parent blocks reading the pipe;
+//! umask to [`DAEMON_UMASK`] (022), makes a pipe and forks. The original parent blocks reading the pipe;
 //! the child calls `setsid`, ignores SIGHUP (until the daemon installs its own
 //! handler) and forks again; only the grandchild returns from [`begin`], holding a
 //! [`Daemonizing`]. Stdin, stdout and stderr are still the invoker's, so warnings
@@ -31,12 +31,20 @@ use std::io::{self, PipeWriter, Read, Write};
 use std::process;
 
 use conmand_core::config::Priority;
+use conmand_core::oserror::strerror;
 use nix::unistd::ForkResult;
 use rustix::fs::Mode;
 
-use crate::daemonlog::{DaemonLogHandle, errno_text, format_line};
+use crate::daemonlog::{DaemonLogHandle, format_line};
 
 const STATUS_OK: u8 = b'K';
+
+/// The daemon's umask. ConMan sets 0 and keeps it, so every file its process consoles
+/// and `resetcmd` create is world-writable. The daemon's own files do not depend on it
+/// (each is created with an explicit mode: logs 0600, daemon log and pidfile 0644,
+/// directories 0755), so 022 changes nothing for them and gives children the usual
+/// default.
+pub const DAEMON_UMASK: u32 = 0o022;
 const STATUS_ERR: u8 = b'E';
 
 /// Errors detected in the original process, before any fork succeeded. After the
@@ -51,13 +59,13 @@ pub enum DaemonError {
         threads: usize,
     },
     /// `pipe` failed.
-    #[error("Unable to create daemon pipe: {}", errno_text(.0))]
+    #[error("Unable to create daemon pipe: {}", strerror(.0))]
     Pipe(#[source] io::Error),
     /// The first `fork` failed.
-    #[error("Unable to create child process: {}", errno_text(.0))]
+    #[error("Unable to create child process: {}", strerror(.0))]
     Fork(#[source] io::Error),
     /// [`terminate_process_group`] failed (ConMan logs this as a warning).
-    #[error("Unable to terminate process group ID {pgid}: {}", errno_text(source))]
+    #[error("Unable to terminate process group ID {pgid}: {}", strerror(source))]
     ProcessGroup {
         /// The process group.
         pgid: i32,
@@ -122,7 +130,7 @@ pub fn begin() -> Result<Daemonizing, DaemonError> {
     if threads > 1 {
         return Err(DaemonError::Threaded { threads });
     }
-    rustix::process::umask(Mode::empty());
+    rustix::process::umask(Mode::from_raw_mode(DAEMON_UMASK));
     let (reader, writer) = io::pipe().map_err(DaemonError::Pipe)?;
     match fork_process().map_err(DaemonError::Fork)? {
         ForkResult::Parent { child } => {
@@ -142,7 +150,7 @@ pub fn begin() -> Result<Daemonizing, DaemonError> {
             &mut writer,
             &format!(
                 "Unable to disassociate controlling tty: {}",
-                errno_text(&e.into())
+                strerror(&e.into())
             ),
         ),
     };
@@ -152,7 +160,7 @@ pub fn begin() -> Result<Daemonizing, DaemonError> {
         Ok(ForkResult::Child) => {}
         Err(e) => report_and_exit(
             &mut writer,
-            &format!("Unable to create grandchild process: {}", errno_text(&e)),
+            &format!("Unable to create grandchild process: {}", strerror(&e)),
         ),
     }
     Ok(Daemonizing { pipe: writer, pgid })
@@ -200,19 +208,19 @@ fn detach_stdio() -> Result<(), String> {
     rustix::process::chdir("/").map_err(|e| {
         format!(
             "Unable to change to root directory: {}",
-            errno_text(&e.into())
+            strerror(&e.into())
         )
     })?;
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| format!("Unable to open \"/dev/null\": {}", errno_text(&e)))?;
+        .map_err(|e| format!("Unable to open \"/dev/null\": {}", strerror(&e)))?;
     let dup = |r: rustix::io::Result<()>, what: &str| {
         r.map_err(|e| {
             format!(
                 "Unable to dup \"/dev/null\" onto {what}: {}",
-                errno_text(&e.into())
+                strerror(&e.into())
             )
         })
     };
@@ -243,7 +251,7 @@ fn wait_for_daemon(mut reader: impl Read, stderr: &mut dyn Write) -> i32 {
             1,
             Some(format!(
                 "Unable to read status from grandchild process: {}",
-                errno_text(&e)
+                strerror(&e)
             )),
         ),
         _ => (

@@ -15,17 +15,16 @@
 
 use std::io;
 
+use conmand_core::oserror::strerror;
 use rustix::io::Errno;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-
-use crate::daemonlog::errno_text;
 
 /// Errors setting limits; `Display` is ConMan's message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LimitError {
     /// `setrlimit(RLIMIT_NOFILE)` failed.
-    #[error("Unable to set open file limit to {}: {}", show(*value), errno_text(source))]
+    #[error("Unable to set open file limit to {}: {}", show(*value), strerror(source))]
     Nofile {
         /// The soft limit asked for (`None` = unlimited).
         value: Option<u64>,
@@ -33,7 +32,7 @@ pub enum LimitError {
         source: io::Error,
     },
     /// `setrlimit(RLIMIT_CORE)` failed.
-    #[error("Unable to set core dump file limit: {}", errno_text(source))]
+    #[error("Unable to set core dump file limit: {}", strerror(source))]
     Core {
         /// The OS error.
         source: io::Error,

@@ -21,18 +21,18 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use conmand_core::oserror::strerror;
 use rustix::fs::FlockOperation;
 use rustix::process::{Flock, FlockType};
 
 use crate::daemon::pidfile::read_pidfile;
-use crate::daemonlog::errno_text;
 
 /// Errors taking the configuration lock; `Display` is ConMan's message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockError {
     /// The configuration file could not be opened.
-    #[error("Unable to open \"{}\": {}", path.display(), errno_text(source))]
+    #[error("Unable to open \"{}\": {}", path.display(), strerror(source))]
     Open {
         /// The configuration file.
         path: PathBuf,

@@ -4,6 +4,9 @@
 //! Writing follows ConMan's `write_pidfile`: the name must be absolute (the daemon
 //! `chdir`s to `/`), any old file is unlinked first, intermediate directories are
 //! created, group/other write permission is withheld, and the content is `"<pid>\n"`.
+//! Unlike ConMan, a symbolic link at the name is neither followed nor removed: the
+//! open refuses it (`Unable to open pidfile "<f>": Is a symbolic link (not
+//! followed)`), see [`crate::outfile`].
 //! A write failure is an error the caller logs at ERROR priority before continuing
 //! without a pidfile, as ConMan does.
 //!
@@ -11,12 +14,12 @@
 //! wrote it and only while the file still names that process, so a forked child or a
 //! newer daemon's pidfile is never removed by mistake.
 
-use std::fs::{DirBuilder, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::daemonlog::errno_text;
+use conmand_core::oserror::strerror;
+
+use crate::outfile::{AppendFile, OutfileError, open_append};
 
 /// Errors writing the pidfile; `Display` is ConMan's message.
 #[derive(Debug, thiserror::Error)]
@@ -29,15 +32,15 @@ pub enum PidfileError {
         path: PathBuf,
     },
     /// Creating the file failed.
-    #[error("Unable to open pidfile \"{}\": {}", path.display(), errno_text(source))]
+    #[error("Unable to open pidfile \"{}\": {source}", path.display())]
     Open {
         /// The pidfile name.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// Why (an OS error, or a symbolic link at the name).
+        source: OutfileError,
     },
     /// Writing the pid failed.
-    #[error("Unable to write to pidfile \"{}\": {}", path.display(), errno_text(source))]
+    #[error("Unable to write to pidfile \"{}\": {}", path.display(), strerror(source))]
     Write {
         /// The pidfile name.
         path: PathBuf,
@@ -45,7 +48,7 @@ pub enum PidfileError {
         source: io::Error,
     },
     /// Removing the file failed (other than it being gone already).
-    #[error("Unable to delete pid file \"{}\": {}", path.display(), errno_text(source))]
+    #[error("Unable to delete pid file \"{}\": {}", path.display(), strerror(source))]
     Remove {
         /// The pidfile name.
         path: PathBuf,
@@ -74,23 +77,22 @@ impl Pidfile {
             });
         }
         let pid = std::process::id();
-        let _ = std::fs::remove_file(path);
-        if let Some(dir) = path.parent() {
-            // Errors surface as the open error below.
-            let _ = DirBuilder::new().recursive(true).mode(0o755).create(dir);
+        // A symbolic link stays, so that the open below refuses it and says so.
+        if !std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            let _ = std::fs::remove_file(path);
         }
-        // 0644 = 0666 minus group/other write: ConMan's `umask |= 022` without
-        // changing the process-wide umask.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(path)
-            .map_err(|source| PidfileError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+        let how = AppendFile {
+            // 0666 minus group/other write: ConMan's `umask |= 022`.
+            mode: 0o644,
+            read: false,
+            lock: false,
+            // Nothing should be there after the unlink; if a file reappeared, empty it.
+            truncate: true,
+        };
+        let mut file = open_append(path, how).map_err(|source| PidfileError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         let guard = Pidfile {
             path: path.to_owned(),
             pid,
@@ -240,6 +242,30 @@ mod tests {
                 "Unable to open pidfile \"{}\": Not a directory",
                 blocker.join("x.pid").display()
             )
+        );
+    }
+
+    /// Issue 12: a symbolic link at the pidfile name is refused, not followed and not
+    /// removed; its target keeps its content.
+    #[test]
+    fn a_symlink_at_the_name_is_refused() {
+        use crate::outfile::testutil::{assert_untouched, plant_link};
+        let dir = tempfile::tempdir().unwrap();
+        let (path, target) = plant_link(dir.path(), "conmand.pid");
+        let err = Pidfile::create(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "Unable to open pidfile \"{}\": Is a symbolic link (not followed)",
+                path.display()
+            )
+        );
+        assert_untouched(&target);
+        assert!(
+            std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
         );
     }
 

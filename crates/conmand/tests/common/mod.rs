@@ -233,6 +233,45 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Run `fut` under [`WAIT`], panicking with `what` on timeout.
+pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// The daemon log captured in memory. [`LogCapture::install`] applies to the calling
+/// thread only: use it from a `current_thread` runtime so the daemon's tasks log there.
+#[derive(Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Route this thread's daemon log (ConMan's format, info and up) here.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        use tracing_subscriber::layer::SubscriberExt;
+        let (layer, _handle) = conmand::daemonlog::layer(conmand::daemonlog::LogInit {
+            stderr: Some(Box::new(self.clone())),
+            ..conmand::daemonlog::LogInit::default()
+        });
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(layer))
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 /// Poll a condition (file contents, ...) until true or WAIT passes.
 pub async fn eventually<F: FnMut() -> bool>(what: &str, mut f: F) {
     let deadline = tokio::time::Instant::now() + WAIT;

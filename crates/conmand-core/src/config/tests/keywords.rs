@@ -94,8 +94,10 @@ fn server_on_off_keywords() {
             format!("expected '=' after {} keyword", kw.to_uppercase())
         );
     }
+    // Enforced since issue 12 (hosts.allow / hosts.deny), so no longer a warning.
     let p = parse(&format!("server tcpwrappers=on\n{T}"));
-    assert!(p.warnings.iter().any(|w| w.message.contains("TCPWRAPPERS")));
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert!(p.config.server.tcpwrappers);
 }
 
 #[test]
@@ -228,6 +230,24 @@ fn server_nofile() {
     assert_eq!(
         err1("server nofile=lots\n"),
         "expected INTEGER for NOFILE value"
+    );
+}
+
+#[test]
+fn server_maxclients() {
+    assert_eq!(server("server maxclients=64").maxclients, 64);
+    assert_eq!(server("server port=7890").maxclients, 4096);
+    assert_eq!(
+        err1("server maxclients=0\n"),
+        "invalid MAXCLIENTS value 0 (1 to 1000000)"
+    );
+    assert_eq!(
+        err1("server maxclients=many\n"),
+        "expected INTEGER for MAXCLIENTS value"
+    );
+    assert_eq!(
+        err1("global maxclients=5\n"),
+        "unrecognized token 'maxclients'"
     );
 }
 

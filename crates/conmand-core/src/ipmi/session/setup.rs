@@ -48,16 +48,36 @@ impl Session {
             integrity: s.integrity.wire(),
             conf: s.conf.wire(),
         };
-        self.push(wire::encode_v20(
+        self.send_setup(
+            now,
             payload::OPEN_SESSION_REQUEST,
-            0,
-            0,
             &req.encode(),
-            None,
-            [0; 16],
-        ));
-        self.state = State::OpenSession;
+            State::OpenSession,
+            restarts,
+        );
+    }
+
+    /// Sends one set-up message that travels outside any session (Open Session,
+    /// RAKP 1, RAKP 3), moves to `next`, the state that waits for its answer, and arms
+    /// the retransmit timer. A set-up that has restarted `restarts` times waits as
+    /// long as that many retransmissions (capped at the configured maximum).
+    fn send_setup(&mut self, now: Instant, ptype: u8, body: &[u8], next: State, restarts: u32) {
+        self.push(wire::encode_v20(ptype, 0, 0, body, None, [0; 16]));
+        self.state = next;
         self.arm(now, None, restarts.min(self.opts.timing.max_retransmits));
+    }
+
+    /// The values both sides' RAKP codes are computed over.
+    fn rakp_params<'a>(&self, username: &'a [u8]) -> RakpParams<'a> {
+        RakpParams {
+            sid_m: self.hs.sid_m,
+            sid_c: self.hs.sid_c,
+            rm: self.hs.rm,
+            rc: self.hs.rc,
+            guid: self.hs.guid,
+            role: self.role(),
+            username,
+        }
     }
 
     pub(super) fn username_bytes(&self) -> Vec<u8> {
@@ -147,7 +167,6 @@ impl Session {
             )));
         }
         self.hs.sid_c = r.sid_c;
-        self.outstanding = None;
         let rakp1 = Rakp1 {
             tag: self.hs.tag,
             sid_c: r.sid_c,
@@ -155,17 +174,8 @@ impl Session {
             role: self.role(),
             username: self.username_bytes(),
         };
-        self.push(wire::encode_v20(
-            payload::RAKP1,
-            0,
-            0,
-            &rakp1.encode(),
-            None,
-            [0; 16],
-        ));
-        self.state = State::Rakp1;
-        let n = self.hs.restarts;
-        self.arm(now, None, n.min(self.opts.timing.max_retransmits));
+        let restarts = self.hs.restarts;
+        self.send_setup(now, payload::RAKP1, &rakp1.encode(), State::Rakp1, restarts);
         true
     }
 
@@ -197,15 +207,7 @@ impl Session {
         }
         let username = self.username_bytes();
         let kuid = self.kuid();
-        let params = RakpParams {
-            sid_m: self.hs.sid_m,
-            sid_c: self.hs.sid_c,
-            rm: self.hs.rm,
-            rc: self.hs.rc,
-            guid: self.hs.guid,
-            role: self.role(),
-            username: &username,
-        };
+        let params = self.rakp_params(&username);
         if code.len() != want || !codes_equal(&params.rakp2_code(alg, &kuid), &code) {
             self.fail(SessionError::AuthenticationFailed);
             return true;
@@ -227,18 +229,8 @@ impl Session {
             &self.creds.password,
             self.creds.k_g(),
         ));
-        self.outstanding = None;
-        self.push(wire::encode_v20(
-            payload::RAKP3,
-            0,
-            0,
-            &rakp3.encode(),
-            None,
-            [0; 16],
-        ));
-        self.state = State::Rakp3;
-        let n = self.hs.restarts;
-        self.arm(now, None, n.min(self.opts.timing.max_retransmits));
+        let restarts = self.hs.restarts;
+        self.send_setup(now, payload::RAKP3, &rakp3.encode(), State::Rakp3, restarts);
         true
     }
 
@@ -269,16 +261,8 @@ impl Session {
             r.code.is_empty() || self.opts.workarounds.has(Workarounds::INTEGRITYCHECKVALUE)
         } else {
             let username = self.username_bytes();
-            let params = RakpParams {
-                sid_m: self.hs.sid_m,
-                sid_c: self.hs.sid_c,
-                rm: self.hs.rm,
-                rc: self.hs.rc,
-                guid: self.hs.guid,
-                role: self.role(),
-                username: &username,
-            };
-            codes_equal(&params.rakp4_icv(alg, &keys.sik), &r.code)
+            let icv = self.rakp_params(&username).rakp4_icv(alg, &keys.sik);
+            codes_equal(&icv, &r.code)
         };
         if !ok {
             self.fail(SessionError::KgInvalid);

@@ -15,13 +15,18 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use inotify::{Inotify, WatchMask, Watches};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::BoxFuture;
 
-/// The daemon-wide directory watcher. Cheap to clone; started on first use.
+/// The daemon-wide directory watcher. Cheap to clone; started on first use. Its
+/// reader task runs on the tracker it was given and ends when `stop` fires.
 #[derive(Clone, Default)]
 pub struct DirWatch {
     inner: Arc<Mutex<Option<State>>>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
 struct State {
@@ -31,6 +36,15 @@ struct State {
 }
 
 impl DirWatch {
+    /// A watcher whose reader task runs on `tasks` until `stop` fires.
+    pub fn new(tasks: TaskTracker, stop: CancellationToken) -> Self {
+        DirWatch {
+            inner: Arc::default(),
+            tasks,
+            stop,
+        }
+    }
+
     /// A future that resolves when `path` is next created or moved into place, or
     /// `None` when the path cannot be watched. (A path that exists but refuses
     /// connections must not wake anyone: that would be a busy loop. A file created
@@ -70,8 +84,14 @@ impl DirWatch {
         let mut stream = inotify.into_event_stream(vec![0u8; 4096]).ok()?;
         let watches = stream.watches();
         let inner = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            while let Some(Ok(ev)) = stream.next().await {
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            loop {
+                let ev = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    ev = stream.next() => ev,
+                };
+                let Some(Ok(ev)) = ev else { return };
                 let Some(inner) = inner.upgrade() else { return };
                 let Ok(guard) = inner.lock() else { return };
                 let waiter = guard.as_ref().and_then(|s| {

@@ -61,7 +61,7 @@ pub struct IpmiBackend {
     connect_timeout: Duration,
     /// Where the per-session driver task is spawned, so daemon shutdown can wait
     /// for sessions to deactivate SOL and close (BMCs have few session slots).
-    tasks: Option<tokio_util::task::TaskTracker>,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl IpmiBackend {
@@ -86,13 +86,14 @@ impl IpmiBackend {
             creds,
             opts,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            tasks: None,
+            tasks: tokio_util::task::TaskTracker::new(),
         })
     }
 
-    /// Spawn session drivers on `tasks` (the daemon waits for it at shutdown).
+    /// Spawn session drivers on `tasks` (the daemon waits for it at shutdown;
+    /// without this call they go on a tracker of the backend's own).
     pub fn set_tracker(&mut self, tasks: tokio_util::task::TaskTracker) {
-        self.tasks = Some(tasks);
+        self.tasks = tasks;
     }
 
     /// Change the overall set-up watchdog.
@@ -141,10 +142,7 @@ impl IpmiBackend {
             target: describe.clone(),
             dropped_output: 0,
         };
-        match &self.tasks {
-            Some(t) => drop(t.spawn(driver.run())),
-            None => drop(tokio::spawn(driver.run())),
-        }
+        self.tasks.spawn(driver.run());
         Ok(Connection {
             reader: Box::new(SolReader {
                 rx: out_rx,

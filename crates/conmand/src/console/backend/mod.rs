@@ -5,7 +5,8 @@
 //! it, calls [`Backend::open`] when it wants a connection, reads from the returned
 //! [`Connection::reader`] and writes client input and breaks through
 //! [`Connection::writer`]. Reconnect timing is the actor's job, driven by the
-//! [`Backoff`] the backend reports.
+//! [`Backoff`] the backend reports. [`for_console`] and [`needs_restart`] are the only
+//! places that look at a console's kind.
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -14,7 +15,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conmand_core::config::{ConsoleDef, ConsoleSpec};
+use conmand_core::config::{ConsoleDef, ConsoleSpec, IpmiSpec};
+use conmand_core::ipmi::IpmiCredentials;
+use conmand_core::pswd::PasswordDb;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub mod dirwatch;
@@ -45,6 +48,12 @@ pub trait Backend: Send + Sync {
     /// backoff timer is worthwhile (a unix socket appeared). `None`: the timer only.
     fn ready_hint(&self) -> Option<BoxFuture<'static, ()>> {
         None
+    }
+
+    /// File descriptors a live connection holds (the daemon keeps this many per
+    /// console in reserve, so clients cannot starve reconnects).
+    fn descriptors(&self) -> usize {
+        1
     }
 }
 
@@ -101,33 +110,28 @@ pub struct Backoff {
     pub reset_after: Duration,
 }
 
-/// `strerror`-style text of an OS error, as ConMan prints it (`No such file or
-/// directory`, without std's ` (os error 2)` suffix). Other errors print as they are.
-pub(crate) fn os_error_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    match (err.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(i)) => text[..i].to_owned(),
-        _ => text,
-    }
-}
-
-/// What backends need from the daemon.
+/// What backends need from the daemon (fixed for the daemon's life; what a reload
+/// changes is passed to [`for_console`] and [`needs_restart`]).
 #[derive(Clone, Default)]
 pub struct BackendCtx {
     /// The cleaned environment for programs the daemon starts.
     pub child_env: Arc<Vec<(OsString, OsString)>>,
     /// `server keepalive=`: SO_KEEPALIVE on network consoles.
     pub keepalive: bool,
-    /// `conman.pswd`: IPMI credentials for consoles whose ipmiopts give no password.
-    pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
-    /// Background tasks of backends (IPMI session drivers) that shutdown waits for.
+    /// Background tasks of backends (IPMI session drivers, process reapers) that
+    /// shutdown waits for.
     pub background: tokio_util::task::TaskTracker,
     /// Wakes `unix:` consoles when their socket appears.
     pub dirwatch: dirwatch::DirWatch,
 }
 
-/// The one place that maps a console kind to its backend.
-pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
+/// The one place that maps a console kind to its backend. `pswd` is the current
+/// `conman.pswd` database.
+pub fn for_console(
+    def: &ConsoleDef,
+    ctx: &BackendCtx,
+    pswd: Option<&PasswordDb>,
+) -> Box<dyn Backend> {
     match &def.spec {
         ConsoleSpec::Process(p) => Box::new(process::ProcessBackend::with_tracker(
             p.argv.clone(),
@@ -144,47 +148,36 @@ pub fn for_console(def: &ConsoleDef, ctx: &BackendCtx) -> Box<dyn Backend> {
             def.name.clone(),
             ctx.keepalive,
         )),
-        ConsoleSpec::Ipmi(spec) => {
-            match ipmi::IpmiBackend::new(spec, ipmi_credentials(spec, ctx)) {
-                Ok(mut b) => {
-                    b.set_tracker(ctx.background.clone());
-                    Box::new(b)
-                }
-                Err(e) => Box::new(Misconfigured {
-                    target: format!("<{}>", spec.host),
-                    reason: e.to_string(),
-                }),
+        ConsoleSpec::Ipmi(spec) => match ipmi::IpmiBackend::new(spec, credentials(spec, pswd)) {
+            Ok(mut b) => {
+                b.set_tracker(ctx.background.clone());
+                Box::new(b)
             }
-        }
+            Err(e) => Box::new(Misconfigured {
+                target: format!("<{}>", spec.host),
+                reason: e.to_string(),
+            }),
+        },
     }
 }
 
-/// IPMI credentials: `ipmiopts` first; a missing password comes from `conman.pswd`
-/// (the first line whose host regex matches the whole host and whose user matches).
-pub fn ipmi_credentials(
-    spec: &conmand_core::config::IpmiSpec,
-    ctx: &BackendCtx,
-) -> conmand_core::ipmi::IpmiCredentials {
-    let opts = &spec.opts;
-    let mut creds = conmand_core::ipmi::IpmiCredentials {
-        username: opts.username.clone().unwrap_or_default(),
-        password: opts.password.clone().unwrap_or_default(),
-        k_g: opts.k_g.clone(),
-    };
-    if opts.password.is_none() {
-        let found = ctx
-            .pswd
-            .as_ref()
-            .and_then(|db| db.lookup(&spec.host, opts.username.as_deref()));
-        if let Some(c) = found {
-            creds.username = c.user.clone();
-            creds.password = c.password.clone();
-            if creds.k_g.is_none() {
-                creds.k_g = c.k_g.clone();
-            }
-        }
+/// Whether a console whose definition did not change must restart anyway because
+/// what its backend took from the daemon's settings did: an IPMI console whose
+/// `conman.pswd` credentials changed.
+pub fn needs_restart(
+    def: &ConsoleDef,
+    old_pswd: Option<&PasswordDb>,
+    new_pswd: Option<&PasswordDb>,
+) -> bool {
+    match &def.spec {
+        ConsoleSpec::Ipmi(spec) => credentials(spec, old_pswd) != credentials(spec, new_pswd),
+        _ => false,
     }
-    creds
+}
+
+/// An IPMI console's credentials: `ipmiopts`, completed from `conman.pswd`.
+fn credentials(spec: &IpmiSpec, pswd: Option<&PasswordDb>) -> IpmiCredentials {
+    IpmiCredentials::for_console(&spec.host, &spec.opts, pswd)
 }
 
 /// A console whose options cannot work (e.g. an IPMI password over 20 bytes): it

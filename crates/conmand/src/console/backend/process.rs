@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use conmand_core::oserror::strerror;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
@@ -56,12 +57,8 @@ impl ProcessBackend {
 
     fn check_prog(&self) -> Result<(), OpenError> {
         let prog = self.argv.first().map(String::as_str).unwrap_or("");
-        let meta = std::fs::metadata(prog).map_err(|e| {
-            OpenError::Failed(format!(
-                "\"{prog}\" stat error: {}",
-                super::os_error_text(&e)
-            ))
-        })?;
+        let meta = std::fs::metadata(prog)
+            .map_err(|e| OpenError::Failed(format!("\"{prog}\" stat error: {}", strerror(&e))))?;
         if !meta.is_file() {
             return Err(OpenError::Failed(format!("\"{prog}\" not a regular file")));
         }
@@ -79,7 +76,7 @@ impl ProcessBackend {
                 self.prog_name()
             ))
         };
-        let (pty, pts) = pty_process::open().map_err(|e| fail("allocate a pty", &e))?;
+        let (pty, pts) = open_pty().map_err(|e| fail("allocate a pty", &e))?;
         make_raw(&pts).map_err(|e| fail("set raw mode on the pty", &e))?;
         let mut child = pty_process::Command::new(&self.argv[0])
             .args(&self.argv[1..])
@@ -92,7 +89,7 @@ impl ProcessBackend {
         let (exit_tx, exit_rx) = oneshot::channel();
         let exited2 = exited.clone();
         // The waiter owns the child: it reaps it and tells the reader it is gone.
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let _ = child.wait().await;
             exited2.store(true, Ordering::SeqCst);
             let _ = exit_tx.send(());
@@ -124,6 +121,11 @@ impl Backend for ProcessBackend {
         Box::pin(async move { self.spawn() })
     }
 
+    fn descriptors(&self) -> usize {
+        // The pty master and the child's exit notification.
+        2
+    }
+
     fn backoff(&self) -> Backoff {
         // ConMan's PROCESS_MIN_TIMEOUT / PROCESS_MAX_TIMEOUT (reference §2.2).
         Backoff {
@@ -132,6 +134,48 @@ impl Backend for ProcessBackend {
             reset_after: Duration::from_secs(60),
         }
     }
+}
+
+/// How the pty master is opened: close-on-exec *at* open (Linux's `posix_openpt`
+/// takes `O_CLOEXEC`), so a program another thread of the daemon starts at the same
+/// moment (another console, a `resetcmd`) can never inherit it. pty-process sets the
+/// flag with `fcntl` after opening, which leaves that window.
+const MASTER_FLAGS: rustix::pty::OpenptFlags = rustix::pty::OpenptFlags::RDWR
+    .union(rustix::pty::OpenptFlags::NOCTTY)
+    .union(rustix::pty::OpenptFlags::CLOEXEC);
+
+/// Allocates a pty: the master (non-blocking, registered with the runtime) and the
+/// terminal the program gets, both close-on-exec from the moment they exist.
+fn open_pty() -> io::Result<(pty_process::Pty, pty_process::Pts)> {
+    use rustix::fs::{Mode, OFlags};
+    let master = rustix::pty::openpt(MASTER_FLAGS)?;
+    rustix::pty::grantpt(&master)?;
+    rustix::pty::unlockpt(&master)?;
+    let name = rustix::pty::ptsname(&master, Vec::new())?;
+    let pts = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let flags = rustix::fs::fcntl_getfl(&master)?;
+    rustix::fs::fcntl_setfl(&master, flags | OFlags::NONBLOCK)?;
+    adopt_pty(master, pts)
+}
+
+/// Hands a pty pair opened by [`open_pty`] to pty-process, which owns the I/O from
+/// then on.
+#[allow(unsafe_code)]
+fn adopt_pty(
+    master: std::os::fd::OwnedFd,
+    pts: std::os::fd::OwnedFd,
+) -> io::Result<(pty_process::Pty, pty_process::Pts)> {
+    // SAFETY: `master` is a valid, open pty master in non-blocking mode and `pts` is
+    // a valid, open descriptor of its terminal (both just opened by `open_pty`, owned
+    // here and moved in), which is all `Pty::from_fd` and `Pts::from_fd` require.
+    let pty = unsafe { pty_process::Pty::from_fd(master) }.map_err(io::Error::other)?;
+    // SAFETY: see above.
+    let pts = unsafe { pty_process::Pts::from_fd(pts) };
+    Ok((pty, pts))
 }
 
 /// Put the child's side of the pty in raw mode: the same bytes ConMan's socketpair
@@ -242,5 +286,31 @@ impl ConsoleWriter for PtyWriter {
             use tokio::io::AsyncWriteExt;
             self.write_all(b"&B").await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::os::fd::AsFd;
+
+    use rustix::io::FdFlags;
+
+    /// Issue 12: the master is close-on-exec from the `open` itself (the flag is part
+    /// of the open, not set afterwards), and so is the terminal's descriptor.
+    #[tokio::test]
+    async fn pty_descriptors_are_close_on_exec_from_the_open() {
+        assert!(MASTER_FLAGS.contains(rustix::pty::OpenptFlags::CLOEXEC));
+        let (pty, pts) = open_pty().unwrap();
+        for fd in [pty.as_fd(), pts.as_fd()] {
+            assert!(
+                rustix::io::fcntl_getfd(fd)
+                    .unwrap()
+                    .contains(FdFlags::CLOEXEC)
+            );
+        }
+        let fl = rustix::fs::fcntl_getfl(&pty).unwrap();
+        assert!(fl.contains(rustix::fs::OFlags::NONBLOCK));
     }
 }

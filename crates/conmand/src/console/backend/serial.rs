@@ -7,9 +7,10 @@
 //! The descriptor is then registered with the tokio reactor through [`AsyncFd`].
 //!
 //! The reader and the writer share the device. When both are dropped (the connection
-//! closes) the saved termios are restored and both queues flushed (`TCIOFLUSH`) before
-//! the close, as ConMan's `destroy`: the flush also keeps `close` from waiting for
-//! unsent output to drain.
+//! closes) the saved termios are restored and unsent output is flushed (`TCOFLUSH`)
+//! before the close, so `close` does not wait for it to drain. Unlike ConMan's
+//! `destroy` (`TCIOFLUSH`), input the device sent and nobody has read yet is kept for
+//! the next open (a restart by reload reads it).
 //!
 //! A break is `TIOCSBRK`, an async sleep of [`BREAK_HOLD`], then `TIOCCBRK`, so no
 //! runtime thread ever blocks for the quarter second `tcsendbreak` would take. The ioctl
@@ -34,6 +35,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use conmand_core::config::{Parity, SerialOpts, SerialSpec};
+use conmand_core::oserror::strerror;
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::termios::{
     ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, QueueSelector,
@@ -42,7 +44,7 @@ use rustix::termios::{
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError, os_error_text};
+use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError};
 
 /// Reconnect policy for serial consoles (ConMan has no timer; see the module docs).
 pub const BACKOFF: Backoff = Backoff {
@@ -109,7 +111,7 @@ impl Backend for SerialBackend {
                     "Unable to register [{}] device {}: {}",
                     self.name,
                     self.describe(),
-                    os_error_text(&e)
+                    strerror(&e)
                 ))
             })?);
             Ok(Connection {
@@ -151,7 +153,7 @@ impl Device {
         .map_err(|e| {
             OpenError::Retry(format!(
                 "Unable to open [{name}] device \"{dev}\": {}",
-                os_error_text(&e.into())
+                strerror(&e.into())
             ))
         })?;
         rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingLockExclusive)
@@ -164,7 +166,7 @@ impl Device {
         let setup_error = |what: &str, e: rustix::io::Errno| {
             OpenError::Retry(format!(
                 "Unable to {what} [{name}] device \"{dev}\": {}",
-                os_error_text(&e.into())
+                strerror(&e.into())
             ))
         };
         let saved =
@@ -207,7 +209,7 @@ impl Drop for Device {
     fn drop(&mut self) {
         // Both fail harmlessly on a hung-up tty (EIO); nothing more can be done then.
         let _ = rustix::termios::tcsetattr(&self.fd, OptionalActions::Now, &self.saved);
-        let _ = rustix::termios::tcflush(&self.fd, QueueSelector::IOFlush);
+        let _ = rustix::termios::tcflush(&self.fd, QueueSelector::OFlush);
     }
 }
 

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use conmand_core::config::{Priority, TelnetSpec};
+use conmand_core::oserror::strerror;
 use conmand_core::telnet::{self, Parsed, Parser};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -43,7 +44,7 @@ use tokio::time::Instant;
 use tokio_util::sync::PollSender;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError, os_error_text};
+use super::{Backend, Backoff, BoxFuture, Connection, ConsoleWriter, OpenError};
 
 /// ConMan's telnet reconnect policy (`TELNET_MIN_TIMEOUT`, `TELNET_MAX_TIMEOUT`).
 pub const BACKOFF: Backoff = Backoff {
@@ -153,7 +154,7 @@ impl Backend for TelnetBackend {
                     "Unable to connect to {} for [{}]: {}",
                     self.describe(),
                     self.name,
-                    os_error_text(&e)
+                    strerror(&e)
                 ))
             })?;
             let (read_half, write_half) = stream.into_split();

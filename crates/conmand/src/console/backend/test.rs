@@ -56,6 +56,10 @@ impl Backend for TestBackend {
         })
     }
 
+    fn descriptors(&self) -> usize {
+        0
+    }
+
     fn backoff(&self) -> Backoff {
         Backoff {
             min: Duration::from_secs(1),

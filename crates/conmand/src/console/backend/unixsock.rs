@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use conmand_core::oserror::strerror;
 use tokio::io::AsyncWrite;
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
@@ -42,7 +43,7 @@ impl UnixBackend {
         let meta = std::fs::metadata(&self.path).map_err(|e| {
             OpenError::Retry(format!(
                 "Console [{n}] cannot stat device \"{p}\": {}",
-                super::os_error_text(&e)
+                strerror(&e)
             ))
         })?;
         if !meta.file_type().is_socket() {
@@ -53,7 +54,7 @@ impl UnixBackend {
         let stream = UnixStream::connect(&self.path).await.map_err(|e| {
             OpenError::Retry(format!(
                 "Console [{n}] cannot connect to device \"{p}\": {}",
-                super::os_error_text(&e)
+                strerror(&e)
             ))
         })?;
         let (r, w) = stream.into_split();

@@ -1,7 +1,9 @@
-//! Clients as members of a console: who they are and where their output goes.
+//! What consoles and client sessions share: who a client is ([`ClientInfo`]), what a
+//! console sends it ([`Output`]) and the bounded, lossy queue it goes through
+//! ([`ClientSink`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -111,12 +113,20 @@ pub struct SinkShared {
     pub missed: AtomicU64,
     /// Bytes queued and not yet taken by the session.
     pub queued: AtomicUsize,
+    /// A console removed the client while its queue was full: once the session has
+    /// written what is queued, it closes (as if it had received [`Output::Kicked`]).
+    pub kicked: AtomicBool,
 }
 
 impl SinkShared {
     /// The session took `out` off its queue.
     pub fn taken(&self, out: &Output) {
         self.queued.fetch_sub(out.len(), Ordering::Relaxed);
+    }
+
+    /// Whether a console removed the client while its queue was full.
+    pub fn is_kicked(&self) -> bool {
+        self.kicked.load(Ordering::Acquire)
     }
 }
 
@@ -155,11 +165,11 @@ impl ClientSink {
             Err(TrySendError::Full(out)) => {
                 self.shared.queued.fetch_sub(len, Ordering::Relaxed);
                 if kicked {
-                    // Must arrive: wait for room off the actor.
-                    let tx = self.tx.clone();
-                    tokio::spawn(async move {
-                        let _ = tx.send(out).await;
-                    });
+                    // Must arrive, and the queue is full: the session reads the flag
+                    // once it has drained what is queued (at least one message, so
+                    // it cannot miss it).
+                    drop(out);
+                    self.shared.kicked.store(true, Ordering::Release);
                 } else {
                     self.shared.missed.fetch_add(len as u64, Ordering::Relaxed);
                 }
@@ -175,31 +185,6 @@ impl ClientSink {
     /// Whether the client has gone.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
-    }
-}
-
-/// A member of a console.
-#[derive(Debug, Clone)]
-pub(super) struct Member {
-    pub(super) client: Arc<ClientInfo>,
-    pub(super) sink: ClientSink,
-    /// Receives console output (monitor and R/W clients).
-    pub(super) reads: bool,
-    /// Writes to the console (R/W and broadcast clients).
-    pub(super) writes: bool,
-    /// Part of a broadcast (write-only) session.
-    pub(super) broadcast: bool,
-}
-
-impl Member {
-    pub(super) fn writer_info(&self) -> WriterInfo {
-        WriterInfo {
-            user: self.client.user.clone(),
-            host: self.client.host.clone(),
-            tty: self.client.tty.clone(),
-            broadcast: self.broadcast,
-            idle_secs: self.client.idle_secs(),
-        }
     }
 }
 
