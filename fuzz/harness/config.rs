@@ -45,12 +45,23 @@ impl FakeProbe {
         }
     }
 
-    /// FNV-1a of the path bytes.
+    /// FNV-1a of the path's components (each followed by a 0 byte), so that
+    /// spellings a real file system treats as one path (`/usr/share/` and
+    /// `/usr/share`, `a//b`, `a/./b`) get the same answer, as `MemProbe`'s
+    /// `PathBuf` keys do. Hashing the raw bytes made `/usr/share/` a directory
+    /// and `/usr/share` a missing file, and `config::print` (which names a
+    /// program's directory without the slash) looked wrong when it was not.
     fn hash(path: &Path) -> u64 {
-        path.as_os_str()
-            .as_encoded_bytes()
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        path.components()
+            .flat_map(|c| {
+                c.as_os_str()
+                    .as_encoded_bytes()
+                    .iter()
+                    .copied()
+                    .chain([0])
+                    .collect::<Vec<u8>>()
+            })
+            .fold(0xcbf2_9ce4_8422_2325, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
             })
     }
