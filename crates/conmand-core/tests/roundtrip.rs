@@ -312,3 +312,66 @@ fn printed_text_is_readable() {
         "server port=7001\nserver timestamp=60m\nconsole name=\"a\" dev=\"test:\" log=\"/srv/%N.log\"\n"
     );
 }
+
+#[test]
+fn programs_found_through_an_execpath_changed_later_keep_their_directory() {
+    // Found by the `config` fuzz target (fuzz/regressions/config/crash-2cbd32b2-execpath-changed-midfile):
+    // each console's program is looked up in the execpath in effect at its line,
+    // but only the final execpath was printed, so "prog" re-parsed as /b/prog.
+    let probe = MemProbe::new("/srv")
+        .dir("/a")
+        .dir("/b")
+        .executable("/a/prog")
+        .executable("/b/prog")
+        .executable("/b/other");
+    let src = "server execpath=\"/a\"\n\
+               console name=\"p\" dev=\"prog x\"\n\
+               server execpath=\"/b:/a\"\n\
+               console name=\"q\" dev=\"prog y\"\n\
+               console name=\"r\" dev=\"other\"\n\
+               console name=\"s\" dev=\"/b/prog\"\n";
+    let parsed = Config::parse_str(src, "x", &probe);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let text = print(&parsed.config);
+    assert_eq!(
+        text,
+        "server execpath=\"/b:/a\"\n\
+         server execpath=\"/a\"\n\
+         console name=\"p\" dev=\"prog x\"\n\
+         server execpath=\"/b:/a\"\n\
+         console name=\"q\" dev=\"prog y\"\n\
+         console name=\"r\" dev=\"other\"\n\
+         console name=\"s\" dev=\"/b/prog\"\n"
+    );
+    let again = Config::parse_str(&text, "x", &probe);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(without_lines(again.config), without_lines(parsed.config));
+}
+
+#[test]
+fn logs_under_logdir_are_printed_relative_to_it() {
+    // Found by the `config` fuzz target
+    // (fuzz/regressions/config/crash-eae26a1c-ampersand-in-logdir): a log= value may
+    // not hold '&', but a logdir may, so printing the joined path made the console
+    // disappear on re-parse.
+    let probe = MemProbe::new("/srv").dir("/var/log/a&b");
+    let src = "server logdir=\"/var/log/a&b\"\n\
+               console name=\"a\" dev=\"test:\" log=\"%N.log\"\n\
+               console name=\"b\" dev=\"test:\" log=\"/elsewhere/%N.log\"\n";
+    let parsed = Config::parse_str(src, "x", &probe);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert_eq!(
+        parsed.config.consoles[0].log.as_deref(),
+        Some("/var/log/a&b/%N.log")
+    );
+    let text = print(&parsed.config);
+    assert_eq!(
+        text,
+        "server logdir=\"/var/log/a&b\"\n\
+         console name=\"a\" dev=\"test:\" log=\"%N.log\"\n\
+         console name=\"b\" dev=\"test:\" log=\"/elsewhere/%N.log\"\n"
+    );
+    let again = Config::parse_str(&text, "x", &probe);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(without_lines(again.config), without_lines(parsed.config));
+}

@@ -3,12 +3,24 @@
 //! The output re-parses (with the same [`FsProbe`](super::FsProbe) answers) to the same
 //! [`Config`], apart from console line numbers: every SERVER setting that differs from
 //! its default gets its own line, then one CONSOLE line per console with its options
-//! spelled out in full (no GLOBAL lines are needed). Values that contain both quote
-//! characters, or an IPMI user name with a comma, cannot be written in the language;
-//! they are printed as well as possible and will not re-parse the same.
+//! spelled out in full (no GLOBAL lines are needed); log names under `logdir` are
+//! written relative to it. A program console found through an `execpath` that was
+//! changed later in the file gets a `server execpath=` line naming its directory just
+//! before it (and the final `execpath` is restored after the consoles), so it
+//! resolves to the same program again.
+//!
+//! Some configurations cannot be written so that they read back the same; they are
+//! printed as well as possible: a value holding both quote characters; an IPMI user
+//! name with a comma; such a program directory with a `:` in it; a log name outside
+//! the final `logdir` that holds a `&` (it came from a `logdir` changed later); an
+//! `ipmi:` or `test:` console whose device string also names an executable in a
+//! directory of an `execpath` set later in the file (ConMan tries programs first, and
+//! the model keeps only the final `execpath`).
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
+use super::devstr::split_dev;
 use super::model::*;
 use super::names::{facility_name, priority_name};
 use super::opts::WORKAROUND_DEFAULT;
@@ -99,6 +111,39 @@ fn testopts(o: &TestOpts) -> String {
     parts.join(",")
 }
 
+/// The directory a program console's bare program name was found in (through
+/// `execpath`, or the working directory as the fallback); `None` for other consoles
+/// and for programs given as a path, which `execpath` does not affect.
+fn found_in(c: &ConsoleDef) -> Option<&Path> {
+    let ConsoleSpec::Process(p) = &c.spec else {
+        return None;
+    };
+    let args = split_dev(&c.dev, &c.name).ok()?;
+    if args.first()?.contains('/') {
+        return None;
+    }
+    Path::new(p.argv.first()?).parent()
+}
+
+/// A console log name as written: relative to `logdir` when it lies there (the
+/// parser puts `logdir` back, and a `logdir` may hold characters a `log=` value
+/// must not, such as `&`).
+fn log_relative<'a>(log: &'a str, logdir: Option<&Path>) -> &'a str {
+    logdir
+        .and_then(|d| log.strip_prefix(&*d.to_string_lossy()))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        .unwrap_or(log)
+}
+
+fn execpath_line(dirs: &[PathBuf]) -> String {
+    let joined: Vec<String> = dirs
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    format!("server execpath={}", quote(&joined.join(":")))
+}
+
 /// Prints `config` as `conman.conf` text.
 pub fn print(config: &Config) -> String {
     let s = &config.server;
@@ -118,12 +163,7 @@ pub fn print(config: &Config) -> String {
         ));
     }
     if !s.execpath.is_empty() {
-        let joined: Vec<String> = s
-            .execpath
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        line(format!("server execpath={}", quote(&joined.join(":"))));
+        line(execpath_line(&s.execpath));
     }
     if s.keepalive != d.keepalive {
         line(format!("server keepalive={}", on_off(s.keepalive)));
@@ -164,10 +204,23 @@ pub fn print(config: &Config) -> String {
     if s.timestamp_minutes != d.timestamp_minutes {
         line(format!("server timestamp={}m", s.timestamp_minutes));
     }
+    // The execpath in effect at this point of the output. A bare program name is
+    // searched for in execpath order, so its directory must come first.
+    let mut execpath = s.execpath.clone();
     for c in &config.consoles {
+        if let Some(dir) = found_in(c)
+            && execpath.first().map(PathBuf::as_path) != Some(dir)
+        {
+            execpath = if s.execpath.first().map(PathBuf::as_path) == Some(dir) {
+                s.execpath.clone()
+            } else {
+                vec![dir.to_path_buf()]
+            };
+            line(execpath_line(&execpath));
+        }
         let mut l = format!("console name={} dev={}", quote(&c.name), quote(&c.dev));
         if let Some(log) = &c.log {
-            let _ = write!(l, " log={}", quote(log));
+            let _ = write!(l, " log={}", quote(log_relative(log, s.logdir.as_deref())));
         }
         if c.logopts != LogOpts::default() {
             let _ = write!(l, " logopts={}", quote(&logopts(&c.logopts)));
@@ -185,6 +238,9 @@ pub fn print(config: &Config) -> String {
             _ => {}
         }
         line(l);
+    }
+    if execpath != s.execpath {
+        line(execpath_line(&s.execpath));
     }
     out
 }

@@ -196,6 +196,17 @@ impl<P: Clone + PartialEq> Bmc<P> {
         out
     }
 
+    /// Wraps `plain` as a payload of type `ptype` the way this BMC sends on its
+    /// newest session that finished RAKP (same keys, next sequence number), or
+    /// `None` if no session has. Lets tests and fuzzers put arbitrary but
+    /// authentic payloads in front of a client; changes no other state.
+    pub fn seal(&mut self, ptype: u8, plain: &[u8]) -> Option<Vec<u8>> {
+        let i = self.sessions.iter().rposition(|s| s.keys.is_some())?;
+        let mut out = Vec::with_capacity(1);
+        self.send(i, ptype, plain, &mut out);
+        out.pop().map(|(_, d)| d)
+    }
+
     /// Run timers (SOL retransmission) and send queued host output.
     pub fn tick(&mut self, now: Instant) -> Vec<(P, Vec<u8>)> {
         let mut out = Vec::new();

@@ -11,56 +11,129 @@ use super::{class_fn, find_close};
 /// name, 0)` in the C locale (bytes, case-sensitive, no special `/` or `.`).
 ///
 /// A `[` without a closing `]` matches a literal `[`. An unknown class name
-/// (`[[:foo:]]`) or a trailing lone backslash never matches.
+/// (`[[:foo:]]`) or a trailing lone backslash never matches. To match one
+/// pattern against many names, build a [`Glob`] once.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    glob_bytes(pattern.as_bytes(), name.as_bytes())
+    Glob::new(pattern).is_match(name)
+}
+
+/// Most bracket expressions one [`Glob`] keeps a table for (1 KiB each).
+const TABLE_LIMIT: usize = 64;
+
+/// A glob pattern prepared for matching many names (the rules are
+/// [`glob_match`]'s).
+///
+/// Reading a bracket expression costs its length, and every `*` makes the
+/// matcher try the rest of the pattern again at each later name offset, so a
+/// long bracket after a star used to be read once per attempt: a request of
+/// long-bracket patterns kept the daemon matching for seconds (found with the
+/// `handshake` fuzz target). A `Glob` remembers each bracket's outcome per name
+/// byte, across names, so a bracket is read at most once per distinct byte and
+/// a step costs one table look-up. Tables are kept for the first
+/// [`TABLE_LIMIT`] brackets reached; later ones are read afresh, as before.
+#[derive(Debug, Clone)]
+pub struct Glob<'p> {
+    pat: &'p [u8],
+    /// Per pattern offset: 1 + the index in `tables` of the bracket starting
+    /// there, or 0. Empty until the first bracket is reached.
+    slot: Vec<u32>,
+    /// Per bracket, per name byte: 0 not known yet, 1 [`Step::Fail`], `n + 2`
+    /// [`Step::Next`]`(n)`.
+    tables: Vec<[u32; 256]>,
+}
+
+impl<'p> Glob<'p> {
+    /// Prepares `pattern`.
+    pub fn new(pattern: &'p str) -> Self {
+        Glob {
+            pat: pattern.as_bytes(),
+            slot: Vec::new(),
+            tables: Vec::new(),
+        }
+    }
+
+    /// Whether `name` matches (see [`glob_match`]).
+    pub fn is_match(&mut self, name: &str) -> bool {
+        self.match_bytes(name.as_bytes())
+    }
+
+    /// Glob matching on bytes. Every element except `*` consumes exactly one
+    /// byte, so the classic "remember the last star" backtracking is exact and
+    /// runs in O(pattern × name) steps even for hostile patterns.
+    fn match_bytes(&mut self, name: &[u8]) -> bool {
+        let pat = self.pat;
+        let (mut p, mut n) = (0, 0);
+        // (pattern offset after the star, name offset the star is tried up to)
+        let mut star: Option<(usize, usize)> = None;
+        loop {
+            if p < pat.len() && pat[p] == b'*' {
+                while p < pat.len() && pat[p] == b'*' {
+                    p += 1;
+                }
+                star = Some((p, n));
+                continue;
+            }
+            if p == pat.len() && n == name.len() {
+                return true;
+            }
+            let step = match (pat.get(p), name.get(n)) {
+                (Some(b'['), Some(&c)) => self.bracket(p, c),
+                (Some(_), Some(&c)) => step_one(pat, p, c),
+                _ => Step::Fail,
+            };
+            match step {
+                Step::Next(np) => {
+                    p = np;
+                    n += 1;
+                }
+                Step::Fail => match star {
+                    Some((sp, sn)) if sn < name.len() => {
+                        star = Some((sp, sn + 1));
+                        p = sp;
+                        n = sn + 1;
+                    }
+                    _ => return false,
+                },
+            }
+        }
+    }
+
+    /// [`step_one`] for the bracket at `pat[p]`, remembering its outcomes.
+    fn bracket(&mut self, p: usize, c: u8) -> Step {
+        if self.slot.is_empty() {
+            self.slot = vec![0; self.pat.len()];
+        }
+        let table = match self.slot[p] {
+            0 if self.tables.len() < TABLE_LIMIT => {
+                self.tables.push([0; 256]);
+                self.slot[p] = u32::try_from(self.tables.len()).unwrap_or(u32::MAX);
+                self.tables.len() - 1
+            }
+            0 => return step_one(self.pat, p, c),
+            t => t as usize - 1,
+        };
+        match self.tables[table][usize::from(c)] {
+            0 => {
+                let s = step_one(self.pat, p, c);
+                self.tables[table][usize::from(c)] = match s {
+                    Step::Fail => 1,
+                    Step::Next(n) => u32::try_from(n + 2).unwrap_or(u32::MAX),
+                };
+                s
+            }
+            1 => Step::Fail,
+            n => Step::Next(n as usize - 2),
+        }
+    }
 }
 
 /// One pattern element that consumes exactly one name byte.
+#[derive(Debug, Clone, Copy)]
 enum Step {
     /// The byte matched; the pattern goes on at this offset.
     Next(usize),
     /// The byte cannot match here.
     Fail,
-}
-
-/// Glob matching on bytes. Every element except `*` consumes exactly one byte,
-/// so the classic "remember the last star" backtracking is exact and runs in
-/// O(pattern × name) time even for hostile patterns.
-fn glob_bytes(pat: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    // (pattern offset after the star, name offset the star is tried up to)
-    let mut star: Option<(usize, usize)> = None;
-    loop {
-        if p < pat.len() && pat[p] == b'*' {
-            while p < pat.len() && pat[p] == b'*' {
-                p += 1;
-            }
-            star = Some((p, n));
-            continue;
-        }
-        if p == pat.len() && n == name.len() {
-            return true;
-        }
-        let step = match (pat.get(p), name.get(n)) {
-            (Some(_), Some(&c)) => step_one(pat, p, c),
-            _ => Step::Fail,
-        };
-        match step {
-            Step::Next(np) => {
-                p = np;
-                n += 1;
-            }
-            Step::Fail => match star {
-                Some((sp, sn)) if sn < name.len() => {
-                    star = Some((sp, sn + 1));
-                    p = sp;
-                    n = sn + 1;
-                }
-                _ => return false,
-            },
-        }
-    }
 }
 
 /// Matches the element at `pat[p]` (not `*`) against byte `c`.
@@ -429,5 +502,30 @@ mod tests {
             prop_assert_eq!(Some(glob_match(&pat, &name)), libc_fnmatch(&pat, &name),
                 "pattern {:?} name {:?}", pat, name);
         }
+
+        #[test]
+        fn one_glob_for_many_names_agrees_with_libc(
+            pat in r"(\*|[ab\[\]!-]|\[:alpha:\]){0,10}",
+            names in proptest::collection::vec(r"[ab\[\]!-]{0,6}", 1..12),
+        ) {
+            // The bracket tables filled for earlier names must give later
+            // names the same answers as a fresh evaluation.
+            let mut g = Glob::new(&pat);
+            for name in &names {
+                prop_assert_eq!(Some(g.is_match(name)), libc_fnmatch(&pat, name),
+                    "pattern {:?} name {:?}", pat, name);
+            }
+        }
+    }
+
+    #[test]
+    fn bracket_tables_are_bounded_and_brackets_past_the_limit_still_match() {
+        // More brackets than TABLE_LIMIT: the later ones are read afresh.
+        let pat = "[ab]".repeat(TABLE_LIMIT + 10);
+        let mut g = Glob::new(&pat);
+        assert!(g.is_match(&"ab".repeat((TABLE_LIMIT + 10) / 2)));
+        assert!(!g.is_match(&"a".repeat(TABLE_LIMIT + 9)));
+        assert!(!g.is_match(&format!("{}c", "a".repeat(TABLE_LIMIT + 9))));
+        assert_eq!(g.tables.len(), TABLE_LIMIT);
     }
 }

@@ -7,7 +7,8 @@
 //! error ConMan would send (3, 5 or 6; error 7 needs live state and stays with the
 //! daemon). [`select`] is the matching step alone.
 //!
-//! - **Glob** (the default) is [`glob_match`], which behaves like glibc's
+//! - **Glob** (the default) is [`glob_match`] (prepared once per request as a
+//!   [`Glob`]), which behaves like glibc's
 //!   `fnmatch(pattern, name, 0)` in the C locale: case-sensitive, `*` matches
 //!   `/` and leading dots too, `?`, bracket expressions with `!`/`^` negation,
 //!   ranges and POSIX classes, and backslash escapes.
@@ -38,7 +39,7 @@ pub mod ere;
 pub mod glob;
 
 pub use ere::RegexSet;
-pub use glob::glob_match;
+pub use glob::{Glob, glob_match};
 
 /// A regex pattern set that does not compile.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -202,10 +203,11 @@ where
             .partition(|p| is_literal(p));
         check(wild.iter().map(|p| p.len() as u64 + 1).sum())?;
         let literal: std::collections::HashSet<&str> = literal.into_iter().collect();
+        let mut globs: Vec<Glob<'_>> = wild.into_iter().map(Glob::new).collect();
         (0..names.len())
             .filter(|&i| {
                 let name = names[i].as_ref();
-                literal.contains(name) || wild.iter().any(|p| glob_match(p, name))
+                literal.contains(name) || globs.iter_mut().any(|g| g.is_match(name))
             })
             .collect()
     };
