@@ -30,7 +30,7 @@ const TABLE_LIMIT: usize = 64;
 /// `handshake` fuzz target). A `Glob` remembers each bracket's outcome per name
 /// byte, across names, so a bracket is read at most once per distinct byte and
 /// a step costs one table look-up. Tables are kept for the first
-/// [`TABLE_LIMIT`] brackets reached; later ones are read afresh, as before.
+/// `TABLE_LIMIT` brackets reached; later ones are read afresh, as before.
 #[derive(Debug, Clone)]
 pub struct Glob<'p> {
     pat: &'p [u8],
