@@ -375,3 +375,47 @@ fn logs_under_logdir_are_printed_relative_to_it() {
     assert!(again.errors.is_empty(), "{:?}", again.errors);
     assert_eq!(without_lines(again.config), without_lines(parsed.config));
 }
+
+#[test]
+fn a_daemon_logfile_near_the_string_limit_is_printed_short_enough_to_read_back() {
+    // Found by the `config` fuzz target
+    // (fuzz/regressions/config/crash-206e7607-logfile-near-string-limit): a
+    // 1020-byte logfile name printed as "NAME,info" went past the 1023-byte
+    // string limit, was cut to "NAME,i" and re-parsed as an invalid priority.
+    let probe = MemProbe::new("/srv").dir("/var/log/conman");
+    let long = format!("/var/log/conman/{}", "x".repeat(1004));
+    assert_eq!(long.len(), 1020);
+    let src = format!(
+        "server logdir=\"/var/log/conman\"\n\
+         server logfile=\"{long}\"\n\
+         server logfile=\"d.log,debug\"\n\
+         console name=\"a\" dev=\"test:\"\n"
+    );
+    for (first_only, want) in [
+        (true, format!("server logfile=\"{}\"", &long[16..])),
+        (false, "server logfile=\"d.log,debug\"".to_string()),
+    ] {
+        let src = if first_only {
+            src.replace("server logfile=\"d.log,debug\"\n", "")
+        } else {
+            src.clone()
+        };
+        let parsed = Config::parse_str(&src, "x", &probe);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let text = print(&parsed.config);
+        assert!(text.lines().any(|l| l == want), "{text}");
+        let again = Config::parse_str(&text, "x", &probe);
+        assert!(again.errors.is_empty(), "{:?}", again.errors);
+        assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+        assert_eq!(without_lines(again.config), without_lines(parsed.config));
+    }
+    // A name with a comma of its own keeps its priority, so it splits back the
+    // same way.
+    let parsed = Config::parse_str(
+        "server logfile=\"/tmp/a,b,info\"\nconsole name=\"a\" dev=\"test:\"\n",
+        "x",
+        &probe,
+    );
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert!(print(&parsed.config).contains("server logfile=\"/tmp/a,b,info\""));
+}

@@ -10,7 +10,9 @@
 //! resolves to the same program again.
 //!
 //! Some configurations cannot be written so that they read back the same; they are
-//! printed as well as possible: a value holding both quote characters; an IPMI user
+//! printed as well as possible: a value holding both quote characters; a value
+//! longer than the 1023 bytes a string may hold once written (a relative log name
+//! joined to a `logdir` that was changed later); an IPMI user
 //! name with a comma; such a program directory with a `:` in it; a log name outside
 //! the final `logdir` that holds a `&` (it came from a `logdir` changed later); an
 //! `ipmi:` or `test:` console whose device string also names an executable in a
@@ -172,10 +174,16 @@ pub fn print(config: &Config) -> String {
         line(format!("server logdir={}", quote(&p.to_string_lossy())));
     }
     if let Some(l) = &s.logfile {
-        line(format!(
-            "server logfile={}",
-            quote(&format!("{},{}", l.name, priority_name(l.priority)))
-        ));
+        // Relative to logdir like console logs, and without the default ",info"
+        // when the name has no comma of its own: the shortest spelling, so a name
+        // near the 1023-byte string limit still fits.
+        let name = log_relative(&l.name, s.logdir.as_deref());
+        let value = if l.priority == Priority::Info && !name.contains(',') {
+            name.to_string()
+        } else {
+            format!("{name},{}", priority_name(l.priority))
+        };
+        line(format!("server logfile={}", quote(&value)));
     }
     if s.loopback != d.loopback {
         line(format!("server loopback={}", on_off(s.loopback)));
