@@ -31,11 +31,14 @@
 //!   quotes an OS error.
 //! - [`hostsaccess`]: TCP-wrappers `hosts.allow`/`hosts.deny` rules (hosts_access(5))
 //!   parsed and evaluated for `server tcpwrappers=on`, never more open than libwrap.
+//! - [`alerts`]: kernel-incident and operator alert rules, the combined line matcher
+//!   and the per-console scanner (lines, context, multi-line incidents, de-duplication).
 //! - [`ipmi`]: native IPMI v2.0 / RMCP+ Serial-over-LAN: packet codecs, crypto,
 //!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod alerts;
 pub mod client_escape;
 pub mod config;
 pub mod escape;

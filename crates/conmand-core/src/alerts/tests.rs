@@ -1,0 +1,223 @@
+use super::*;
+use proptest::prelude::*;
+
+/// The built-in pack, compiled once (a debug-build compile takes a good part of a
+/// second, and the property tests want it hundreds of times).
+fn pack() -> Arc<RuleSet> {
+    static PACK: std::sync::LazyLock<Arc<RuleSet>> = std::sync::LazyLock::new(|| {
+        Arc::new(RuleSet::compile(&rules::builtin()).expect("pack compiles"))
+    });
+    PACK.clone()
+}
+
+fn ids(set: &RuleSet, incs: &[Incident]) -> Vec<String> {
+    incs.iter()
+        .map(|i| set.rules()[i.rule].id.clone())
+        .collect()
+}
+
+fn scan(set: &Arc<RuleSet>, text: &str) -> Vec<Incident> {
+    let mut s = Scanner::new(set.clone());
+    let mut out = Vec::new();
+    s.feed(text.as_bytes(), 1000, &mut out);
+    s.finish(1000, &mut out);
+    out
+}
+
+const OOPS: &str = "\
+[   12.000000] eth0: link up\r\n\
+[   13.482915] BUG: unable to handle kernel NULL pointer dereference at 0000000000000008\r\n\
+[   13.482920] IP: [<ffffffffa01b2c3d>] foo_bar+0x1d/0x60 [foo]\r\n\
+[   13.482925] Oops: 0000 [#1] SMP\r\n\
+[   13.482930] Call Trace:\r\n\
+[   13.482931]  [<ffffffff81234567>] ? do_one_initcall+0x50/0x190\r\n\
+[   13.482940] ---[ end trace 1a2b3c4d5e6f7a8b ]---\r\n\
+[   13.482950] Kernel panic - not syncing: Fatal exception\r\n\
+[   13.482960] ---[ end Kernel panic - not syncing: Fatal exception ]---\r\n";
+
+#[test]
+fn every_builtin_rule_has_a_literal_prefilter() {
+    let set = pack();
+    assert_eq!(
+        set.unfiltered(),
+        0,
+        "a built-in rule would run on every line"
+    );
+    assert!(
+        set.matches("[    0.000000] Command line: BOOT_IMAGE=/vmlinuz panic=10 softlockup_panic=1")
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_oops_then_a_panic_are_one_incident_each_with_context() {
+    let set = pack();
+    let incs = scan(&set, OOPS);
+    assert_eq!(ids(&set, &incs), ["oops", "kernel-panic"]);
+    let oops = &incs[0];
+    assert!(
+        oops.line
+            .ends_with("BUG: unable to handle kernel NULL pointer dereference at 0000000000000008")
+    );
+    assert_eq!(oops.before, ["[   12.000000] eth0: link up"]);
+    // The second oops line ("Oops: 0000 [#1]") folds into the first; the block ends
+    // at the end-trace line, included.
+    assert_eq!(oops.repeats, 1);
+    assert_eq!(oops.after.len(), 5);
+    assert!(oops.after[4].contains("---[ end trace"));
+    assert_eq!(
+        oops.offset,
+        OOPS.find("[   13.482915]").expect("in text") as u64
+    );
+    let panic = &incs[1];
+    assert!(panic.after[0].contains("---[ end Kernel panic"));
+    assert!(panic.before.iter().any(|l| l.contains("Call Trace:")));
+    // No control characters survive.
+    assert!(
+        incs.iter()
+            .flat_map(|i| i.before.iter().chain(&i.after))
+            .all(|l| !l.contains('\r'))
+    );
+}
+
+#[test]
+fn a_repeat_inside_the_dedup_window_is_counted_not_raised() {
+    let set = pack();
+    let mut s = Scanner::new(set.clone());
+    let mut out = Vec::new();
+    let line = b"INFO: task kworker/0:1:42 blocked for more than 120 seconds.\n";
+    s.feed(line, 0, &mut out);
+    s.expire(SETTLE_MS, &mut out);
+    assert_eq!(out.len(), 1);
+    s.feed(line, 60_000, &mut out);
+    s.feed(line, 120_000, &mut out);
+    s.expire(120_000 + SETTLE_MS, &mut out);
+    assert_eq!(out.len(), 1, "inside the 10 minute window");
+    s.feed(line, 601_000, &mut out);
+    s.expire(601_000 + SETTLE_MS, &mut out);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].suppressed, 2);
+}
+
+#[test]
+fn an_operator_reset_mutes_boot_for_a_while() {
+    let set = pack();
+    let banner = b"[    0.000000] Linux version 6.1.0-13-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0) #1 SMP\n";
+    let mut s = Scanner::new(set.clone());
+    let mut out = Vec::new();
+    s.reset_started(1_000);
+    s.feed(banner, 5_000, &mut out);
+    s.finish(5_000, &mut out);
+    assert!(out.is_empty(), "muted after &R");
+    s.feed(banner, 1_000 + 600_001, &mut out);
+    s.finish(1_000 + 600_001, &mut out);
+    assert_eq!(ids(&set, &out), ["boot"]);
+    // Without a reset, a boot is an incident.
+    assert_eq!(
+        ids(
+            &set,
+            &scan(&set, std::str::from_utf8(banner).expect("utf8"))
+        ),
+        ["boot"]
+    );
+}
+
+#[test]
+fn escapes_and_control_bytes_are_not_seen_by_rules() {
+    let set = pack();
+    let text = "\x1b[1;31mKernel \x1b]0;title\x07panic\x1b[0m - not\x00 syncing: VFS\r\n";
+    let incs = scan(&set, text);
+    assert_eq!(ids(&set, &incs), ["kernel-panic"]);
+    assert_eq!(incs[0].line, "Kernel panic - not syncing: VFS");
+}
+
+#[test]
+fn a_silent_machine_still_gets_its_incident() {
+    let set = pack();
+    let mut s = Scanner::new(set.clone());
+    let mut out = Vec::new();
+    // The last line has no newline and nothing follows it.
+    s.feed(
+        b"ok\nKernel panic - not syncing: Attempted to kill init!",
+        10,
+        &mut out,
+    );
+    assert!(out.is_empty());
+    assert_eq!(s.deadline(), Some(10 + SETTLE_MS));
+    s.expire(10 + SETTLE_MS - 1, &mut out);
+    assert!(out.is_empty(), "not before the deadline");
+    s.expire(10 + SETTLE_MS, &mut out);
+    assert_eq!(ids(&set, &out), ["kernel-panic"]);
+    assert_eq!(out[0].before, ["ok"]);
+    assert_eq!(out[0].offset, 3);
+    assert_eq!(s.deadline(), None);
+}
+
+#[test]
+fn long_lines_are_cut_and_context_is_bounded() {
+    let set = pack();
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!("noise {i} {}\n", "x".repeat(2000)));
+    }
+    text.push_str("Kernel panic - not syncing: x\n");
+    let incs = scan(&set, &text);
+    let before = &incs[0].before;
+    assert!(before.iter().all(|l| l.len() <= MAX_LINE));
+    assert!(before.iter().map(|l| l.len() + 1).sum::<usize>() <= RING_BYTES);
+    assert!(before.last().expect("context").starts_with("noise 199 "));
+}
+
+#[test]
+fn healthy_look_alikes_do_not_alert() {
+    let set = pack();
+    for line in [
+        "[    0.000000] Kernel command line: BOOT_IMAGE=/vmlinuz root=/dev/sda1 panic=10 nmi_watchdog=1",
+        "[    1.234567] EDAC MC: Ver: 3.0.0",
+        "[    2.345678] EDAC sbridge: Seeking for: PCI ID 8086:6fa0",
+        "[    2.400000] mce: CPU supports 22 MCE banks",
+        "[    3.000000] RAS: Correctable Errors collector initialized.",
+        "[    4.000000] EXT4-fs (sda1): mounted filesystem with ordered data mode. Opts: (null)",
+        "[    4.100000] XFS (sdb1): Mounting V5 Filesystem",
+        "[    5.000000] nvidia: loading out-of-tree module taints kernel.",
+        "[    6.000000] Lustre: Lustre: Build Version: 2.12.9",
+        "[    7.000000] ACPI Error: No handler for Region [SYSI] (ffff8800) [IPMI] (20090903/evregion-319)",
+        "kernel.hung_task_timeout_secs = 120",
+        "[  OK  ] Started Journal Service.",
+    ] {
+        assert!(set.matches(line).is_empty(), "false alert on {line:?}");
+    }
+}
+
+proptest! {
+    /// However the output is cut into reads, the same incidents come out.
+    #[test]
+    fn chunking_does_not_matter(cuts in proptest::collection::vec(0usize..OOPS.len(), 0..12)) {
+        let set = pack();
+        let whole = scan(&set, OOPS);
+        let mut cuts = cuts;
+        cuts.push(0);
+        cuts.push(OOPS.len());
+        cuts.sort();
+        let mut s = Scanner::new(set.clone());
+        let mut out = Vec::new();
+        for w in cuts.windows(2) {
+            s.feed(&OOPS.as_bytes()[w[0]..w[1]], 1000, &mut out);
+        }
+        s.finish(1000, &mut out);
+        prop_assert_eq!(out, whole);
+    }
+
+    /// Arbitrary bytes never panic and never produce a line over the limit.
+    #[test]
+    fn arbitrary_bytes_are_safe(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let set = pack();
+        let mut s = Scanner::new(set);
+        let mut out = Vec::new();
+        s.feed(&data, 0, &mut out);
+        s.finish(0, &mut out);
+        for i in &out {
+            prop_assert!(i.line.len() <= MAX_LINE * 3);
+        }
+    }
+}
