@@ -418,4 +418,19 @@ fn a_daemon_logfile_near_the_string_limit_is_printed_short_enough_to_read_back()
     );
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     assert!(print(&parsed.config).contains("server logfile=\"/tmp/a,b,info\""));
+    // So does a name whose logdir has one (fuzz/regressions/config/
+    // crash-1cf5a5a1-logdir-with-comma): ConMan, too, splits after joining.
+    let probe = MemProbe::new("/srv").dir("/v,P/log");
+    let src = "server logdir=\"/v,P/log\"\nserver logfile=\"conmand.log,info\"\n\
+               console name=\"a\" dev=\"test:\"\n";
+    let parsed = Config::parse_str(src, "x", &probe);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let text = print(&parsed.config);
+    assert!(
+        text.contains("server logfile=\"conmand.log,info\""),
+        "{text}"
+    );
+    let again = Config::parse_str(&text, "x", &probe);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(without_lines(again.config), without_lines(parsed.config));
 }

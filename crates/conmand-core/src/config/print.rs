@@ -175,10 +175,11 @@ pub fn print(config: &Config) -> String {
     }
     if let Some(l) = &s.logfile {
         // Relative to logdir like console logs, and without the default ",info"
-        // when the name has no comma of its own: the shortest spelling, so a name
+        // when the full name has no comma (the parser splits the priority off
+        // after joining logdir, as ConMan does): the shortest spelling, so a name
         // near the 1023-byte string limit still fits.
         let name = log_relative(&l.name, s.logdir.as_deref());
-        let value = if l.priority == Priority::Info && !name.contains(',') {
+        let value = if l.priority == Priority::Info && !l.name.contains(',') {
             name.to_string()
         } else {
             format!("{name},{}", priority_name(l.priority))
