@@ -63,7 +63,7 @@ Description: serial console manager (drop-in replacement for ConMan)
  speaks its client protocol and ships Expect scripts with the same names and
  arguments, so existing configurations keep working.
 CONTROL
-printf '/etc/conman.conf\n/etc/logrotate.d/conman\n' > "$root/DEBIAN/conffiles"
+printf '/etc/conman.conf\n/etc/conman/alerts.rules\n/etc/logrotate.d/conman\n' > "$root/DEBIAN/conffiles"
 for f in postinst prerm postrm; do
   install -m 0755 "$src/dist/debian/$f" "$root/DEBIAN/$f"
 done

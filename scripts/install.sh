@@ -19,18 +19,22 @@ if [ -z "${UNITDIR:-}" ]; then
   if [ "$PREFIX" = /usr ]; then UNITDIR=/lib/systemd/system; else UNITDIR=/etc/systemd/system; fi
 fi
 bins=$(layout_binaries)
-# Never overwrite an operator's edited configuration.
-keep_conf=""
-if [ -e "$DESTDIR$SYSCONFDIR/conman.conf" ]; then
-  keep_conf=$(mktemp)
-  cp -p "$DESTDIR$SYSCONFDIR/conman.conf" "$keep_conf"
-fi
+# Never overwrite an operator's edited configuration (conman.conf, the alert rules).
+kept=()
+for f in conman.conf conman/alerts.rules; do
+  if [ -e "$DESTDIR$SYSCONFDIR/$f" ]; then
+    tmp=$(mktemp)
+    cp -p "$DESTDIR$SYSCONFDIR/$f" "$tmp"
+    kept+=("$f:$tmp")
+  fi
+done
 layout_install "$DESTDIR" "$PREFIX" "$SYSCONFDIR" "$UNITDIR" "$bins"
-if [ -n "$keep_conf" ]; then
-  cp -p "$DESTDIR$SYSCONFDIR/conman.conf" "$DESTDIR$SYSCONFDIR/conman.conf.new"
-  mv "$keep_conf" "$DESTDIR$SYSCONFDIR/conman.conf"
-  echo "install: kept $SYSCONFDIR/conman.conf; the shipped one is $SYSCONFDIR/conman.conf.new"
-fi
+for k in "${kept[@]}"; do
+  f=${k%%:*} tmp=${k#*:}
+  cp -p "$DESTDIR$SYSCONFDIR/$f" "$DESTDIR$SYSCONFDIR/$f.new"
+  mv "$tmp" "$DESTDIR$SYSCONFDIR/$f"
+  echo "install: kept $SYSCONFDIR/$f; the shipped one is $SYSCONFDIR/$f.new"
+done
 install -d -m 0755 "$DESTDIR/var/log/conman" "$DESTDIR/var/lib/conman"
 echo "install: conman-rs installed below ${DESTDIR:-/}$PREFIX"
 if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then

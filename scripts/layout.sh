@@ -49,6 +49,8 @@ layout_install() {
   install -m 0755 "$bins/conman" "$root$prefix/bin/conman"
   install -m 0755 "$src/scripts/conman-shard" "$root$prefix/sbin/conman-shard"
   install -m 0644 "$src/etc/conman.conf" "$root$sysconfdir/conman.conf"
+  install -d -m 0755 "$root$sysconfdir/conman"
+  install -m 0644 "$src/etc/alerts.rules" "$root$sysconfdir/conman/alerts.rules"
   install -m 0644 "$src/dist/logrotate/conman" "$root$sysconfdir/logrotate.d/conman"
   for f in "$src"/scripts/exec/*.exp; do
     install -m 0755 "$f" "$root$prefix/share/conman/exec/$(basename "$f")"

@@ -69,10 +69,31 @@ fn server() -> impl Strategy<Value = ServerOpts> {
             option::of(facility()),
         ),
         (any::<bool>(), 0u32..100_000, 1usize..=1_000_000),
+        (
+            any::<bool>(),
+            option::of("/etc/conman/[a-z]{1,8}\\.rules"),
+            option::of("/var/log/conman/[a-z]{1,8}\\.jsonl"),
+        ),
     )
         .prop_map(
-            |((cd, cdd), ep, (ka, ld), lf, (lb, nofile, pid, port), (rc, sl), (tw, ts, mc))| {
+            |(
+                (cd, cdd),
+                ep,
+                (ka, ld),
+                lf,
+                (lb, nofile, pid, port),
+                (rc, sl),
+                (tw, ts, mc),
+                (pack, al, ev),
+            )| {
                 ServerOpts {
+                    alertpack: if pack {
+                        AlertPack::Builtin
+                    } else {
+                        AlertPack::Off
+                    },
+                    alerts: al.map(PathBuf::from),
+                    eventlog: ev.map(PathBuf::from),
                     coredump: cd,
                     coredumpdir: cdd.map(PathBuf::from),
                     execpath: ep.into_iter().map(PathBuf::from).collect(),

@@ -42,6 +42,12 @@ fn masked(v: &Option<Vec<u8>>) -> Value {
 fn server_json(s: &ServerOpts, cli: &Cli) -> Value {
     let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
     json!({
+        "alertpack": match s.alertpack {
+            conmand_core::config::AlertPack::Builtin => "builtin",
+            conmand_core::config::AlertPack::Off => "off",
+        },
+        "alerts": path(&s.alerts),
+        "eventlog": path(&s.eventlog),
         "coredump": s.coredump,
         "coredumpdir": path(&s.coredumpdir),
         "execpath": s.execpath.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -170,6 +176,13 @@ pub fn run_check(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         }
     }
     let config = parsed.config;
+    let mut alert_rules = None;
+    if errors.is_empty() {
+        match crate::alerts::load(&config) {
+            Ok(set) => alert_rules = Some(set.rules().len()),
+            Err(e) => errors.extend(e.diagnostics(&origin)),
+        }
+    }
     if cli.json {
         let doc = json!({
             "config": origin,
@@ -177,6 +190,7 @@ pub fn run_check(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             "server": server_json(&config.server, cli),
             "consoles": config.consoles.iter().map(console_json).collect::<Vec<_>>(),
             "pswd_entries": pswd_entries,
+            "alert_rules": alert_rules,
             "errors": errors.iter().map(diag_json).collect::<Vec<_>>(),
             "warnings": warnings.iter().map(diag_json).collect::<Vec<_>>(),
         });

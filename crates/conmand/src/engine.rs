@@ -80,6 +80,7 @@ pub struct Engine {
     reload_lock: Arc<Mutex<()>>,
     registry: Arc<Registry>,
     front: Arc<Frontend>,
+    alerts: Arc<crate::alerts::AlertHub>,
     consoles: Spawner,
     /// How long a reload waits for the consoles it restarts to let go.
     reload_wait: Duration,
@@ -122,7 +123,17 @@ impl Engine {
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
         let reset_settings = settings.clone();
+        let now = settings.get();
+        let rules = crate::alerts::load(&now.config)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        let alerts = crate::alerts::AlertHub::start(
+            rules,
+            now.config.server.eventlog.clone(),
+            &tracker,
+            cancel.child_token(),
+        );
         let ctx = Arc::new(ConsoleCtx {
+            alerts: Some(alerts.clone()),
             logs,
             log_path: Arc::new(log_path_fn),
             reset_cmd: Some(Arc::new(move |def: &ConsoleDef| {
@@ -156,6 +167,7 @@ impl Engine {
             reload_lock: Arc::new(Mutex::new(())),
             registry,
             front,
+            alerts,
             consoles: Spawner {
                 ctx,
                 backend_ctx,
@@ -194,6 +206,11 @@ impl Engine {
         ));
     }
 
+    /// The alert hub (events, counts, rules in force).
+    pub fn alerts(&self) -> &Arc<crate::alerts::AlertHub> {
+        &self.alerts
+    }
+
     /// The running consoles.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
@@ -226,6 +243,7 @@ impl Engine {
 
     /// SIGHUP, part 1: re-expand and reopen every console log.
     pub async fn reopen_logs(&self) {
+        self.alerts.reopen_eventlog();
         for c in self.registry.snapshot().iter() {
             c.send(Command::ReopenLog).await;
         }
@@ -249,6 +267,13 @@ impl Engine {
         let _one_at_a_time = self.reload_lock.lock().await;
         let old = self.settings.get();
         let new = Settings { config: new, pswd };
+        // Alert rules apply to running consoles without a restart; a file with
+        // mistakes keeps the rules in force.
+        match crate::alerts::load(&new.config) {
+            Ok(rules) => self.alerts.set_rules(rules),
+            Err(e) => tracing::error!("{e}; keeping the alert rules in use"),
+        }
+        self.alerts.set_eventlog(new.config.server.eventlog.clone());
         let mut changes = cfg::diff(&old.config, &new.config);
         for def in &new.config.consoles {
             let unchanged = !changes.iter().any(|c| {

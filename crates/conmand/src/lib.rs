@@ -21,6 +21,9 @@
 //! - [`console`]: a console is an actor task that owns its backend connection,
 //!   reconnect backoff and client fan-out; [`console::backend`] defines the one
 //!   backend interface and holds one module per transport.
+//! - [`alerts`]: console alerts: loading the rules, the per-console
+//!   [`alerts::Watch`] and the [`alerts::AlertHub`] (event ids, history, counts,
+//!   event log, daemon-log lines).
 //! - [`logfile`]: the pool of log writer threads (lossless, batched, bounded).
 //! - [`run`]: the process life cycle behind `main` (daemonize, lock, signals).
 //! - [`reset`]: the `&R` reset command.
@@ -33,6 +36,7 @@
 //! - [`daemonlog`]: the daemon's own log (stderr, log file, syslog) in ConMan's format,
 //!   as a `tracing` layer, plus the [`notice!`] macro.
 
+pub mod alerts;
 pub mod check;
 pub mod cli;
 pub mod client;

@@ -99,6 +99,13 @@ enum LogMsg {
         id: u64,
         reply: oneshot::Sender<Option<Bytes>>,
     },
+    /// Where the file will end once what is queued before this is written, less
+    /// `back` bytes (an alert's `log_offset`).
+    Position {
+        id: u64,
+        back: u64,
+        reply: oneshot::Sender<Option<u64>>,
+    },
     Close {
         id: u64,
         /// Told once the file is flushed and closed (and its lock released).
@@ -237,6 +244,21 @@ impl LogHandle {
         rx.await.ok().flatten()
     }
 
+    /// Where a byte `back` bytes before the end of the output queued so far will be
+    /// in the file (`None`: not open). Never waits: with the queue full the answer
+    /// is `None` at once. Exact for logs without `timestamp` or `sanitize`, which
+    /// add or change bytes.
+    pub fn position(&self, back: u64) -> oneshot::Receiver<Option<u64>> {
+        let (reply, rx) = oneshot::channel();
+        // A failed send drops `reply`: the receiver reads an error, i.e. unknown.
+        let _ = self.tx.try_send(LogMsg::Position {
+            id: self.id,
+            back,
+            reply,
+        });
+        rx
+    }
+
     /// Close the file (console removed).
     pub async fn close(self) {
         let (done, rx) = oneshot::channel();
@@ -366,6 +388,13 @@ impl Worker {
                     f.tail()
                 });
                 let _ = reply.send(tail);
+            }
+            LogMsg::Position { id, back, reply } => {
+                let pos = self.files.get(&id).and_then(|f| {
+                    let len = f.file.as_ref()?.metadata().ok()?.len();
+                    (len + f.pending.len() as u64).checked_sub(back)
+                });
+                let _ = reply.send(pos);
             }
             LogMsg::Tick => {
                 for (id, f) in self.files.iter_mut() {

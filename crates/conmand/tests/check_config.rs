@@ -279,3 +279,43 @@ fn json_masks_exec_secrets_and_pswd_mode_is_checked() {
         .code(0)
         .stderr(predicate::str::contains("warning: \"").and(predicate::str::contains("chmod 600")));
 }
+
+#[test]
+fn alert_rules_are_checked_with_their_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        &dir,
+        "site.rules",
+        "[rule raid]\nmatch = md/raid\\S*: Disk failure\n\n[rule bad]\nmatch = (unclosed\n",
+    );
+    let conf = format!(
+        "server alerts=\"{}\"\nconsole name=\"a\" dev=\"test:\"\n",
+        rules.display()
+    );
+    let f = write(&dir, "a.conf", &conf);
+    let out = cargo_bin_cmd!("conmand")
+        .args(["-t", "-c"])
+        .arg(&f)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with(&format!("{}:5", rules.display())) && err.contains("regex"),
+        "{err}"
+    );
+    // Fixed, the summary counts the pack's 15 rules and the site's one.
+    std::fs::write(&rules, "[rule raid]\nmatch = md/raid\\S*: Disk failure\n").unwrap();
+    let out = cargo_bin_cmd!("conmand")
+        .args(["-t", "--json", "-c"])
+        .arg(&f)
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["alert_rules"], 16);
+    assert_eq!(doc["server"]["alertpack"], "builtin");
+    assert_eq!(doc["server"]["alerts"], rules.display().to_string());
+}

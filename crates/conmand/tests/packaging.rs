@@ -124,6 +124,7 @@ const DEB_FILES: &[&str] = &[
     "usr/bin/conman",
     "usr/sbin/conman-shard",
     "etc/conman.conf",
+    "etc/conman/alerts.rules",
     "etc/logrotate.d/conman",
     "usr/share/conman/exec/ipmitool.exp",
     "usr/share/conman/exec/ipmiconsole.exp",
@@ -206,7 +207,11 @@ fn deb_package_layout_control_and_contents() {
     let conffiles = std::fs::read_to_string(ctrl.path().join("conffiles")).unwrap();
     assert_eq!(
         conffiles.lines().collect::<Vec<_>>(),
-        ["/etc/conman.conf", "/etc/logrotate.d/conman"]
+        [
+            "/etc/conman.conf",
+            "/etc/conman/alerts.rules",
+            "/etc/logrotate.d/conman"
+        ]
     );
     let postinst = std::fs::read_to_string(ctrl.path().join("postinst")).unwrap();
     assert!(postinst.contains("systemctl daemon-reload"));

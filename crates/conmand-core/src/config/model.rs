@@ -19,6 +19,15 @@ pub struct Config {
 /// Settings of the `SERVER` directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOpts {
+    /// `alertpack=builtin|off` (default builtin): the built-in kernel rules. Not in
+    /// ConMan.
+    pub alertpack: AlertPack,
+    /// `alerts=FILE` (absolute): operator alert rules, read at start and SIGHUP.
+    /// Not in ConMan.
+    pub alerts: Option<PathBuf>,
+    /// `eventlog=FILE` (absolute): alert events appended as JSON lines. Not in
+    /// ConMan.
+    pub eventlog: Option<PathBuf>,
     /// `coredump=on|off` (default off).
     pub coredump: bool,
     /// `coredumpdir=` (absolute), if set.
@@ -55,6 +64,9 @@ pub struct ServerOpts {
 impl Default for ServerOpts {
     fn default() -> Self {
         ServerOpts {
+            alertpack: AlertPack::Builtin,
+            alerts: None,
+            eventlog: None,
             coredump: false,
             coredumpdir: None,
             execpath: Vec::new(),
@@ -72,6 +84,16 @@ impl Default for ServerOpts {
             timestamp_minutes: 0,
         }
     }
+}
+
+/// `server alertpack=`: which built-in alert rules are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlertPack {
+    /// The kernel-incident pack (`kernel-panic`, `oops`, … `boot`).
+    #[default]
+    Builtin,
+    /// None: only the rules of `server alerts=`.
+    Off,
 }
 
 /// The daemon's own log file (`server logfile=`).

@@ -158,6 +158,15 @@ pub fn print(config: &Config) -> String {
     if s.coredump != d.coredump {
         line(format!("server coredump={}", on_off(s.coredump)));
     }
+    if s.alertpack != d.alertpack {
+        line("server alertpack=\"off\"".to_string());
+    }
+    if let Some(p) = &s.alerts {
+        line(format!("server alerts={}", quote(&p.to_string_lossy())));
+    }
+    if let Some(p) = &s.eventlog {
+        line(format!("server eventlog={}", quote(&p.to_string_lossy())));
+    }
     if let Some(p) = &s.coredumpdir {
         line(format!(
             "server coredumpdir={}",

@@ -51,10 +51,13 @@ pub struct Span {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub enum Keyword {
+    Alertpack,
+    Alerts,
     Console,
     Coredump,
     Coredumpdir,
     Dev,
+    Eventlog,
     Execpath,
     Global,
     Ipmiopts,
@@ -82,11 +85,14 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword, in table order.
-    pub const ALL: [Keyword; 27] = [
+    pub const ALL: [Keyword; 30] = [
+        Keyword::Alertpack,
+        Keyword::Alerts,
         Keyword::Console,
         Keyword::Coredump,
         Keyword::Coredumpdir,
         Keyword::Dev,
+        Keyword::Eventlog,
         Keyword::Execpath,
         Keyword::Global,
         Keyword::Ipmiopts,
@@ -115,10 +121,13 @@ impl Keyword {
     /// The upper-case table spelling used in error messages.
     pub fn as_str(self) -> &'static str {
         match self {
+            Keyword::Alertpack => "ALERTPACK",
+            Keyword::Alerts => "ALERTS",
             Keyword::Console => "CONSOLE",
             Keyword::Coredump => "COREDUMP",
             Keyword::Coredumpdir => "COREDUMPDIR",
             Keyword::Dev => "DEV",
+            Keyword::Eventlog => "EVENTLOG",
             Keyword::Execpath => "EXECPATH",
             Keyword::Global => "GLOBAL",
             Keyword::Ipmiopts => "IPMIOPTS",
@@ -425,8 +434,11 @@ impl DirectiveKind {
         match self {
             DirectiveKind::Server => matches!(
                 k,
-                Coredump
+                Alertpack
+                    | Alerts
+                    | Coredump
                     | Coredumpdir
+                    | Eventlog
                     | Execpath
                     | Keepalive
                     | Logdir

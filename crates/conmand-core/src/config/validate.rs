@@ -164,6 +164,19 @@ impl State<'_> {
             (Keyword::Keepalive, Value::OnOff(b)) => self.server.keepalive = *b,
             (Keyword::Loopback, Value::OnOff(b)) => self.server.loopback = *b,
             (Keyword::Tcpwrappers, Value::OnOff(b)) => self.server.tcpwrappers = *b,
+            (Keyword::Alertpack, Value::Str(s)) => {
+                self.server.alertpack = match s.trim().to_ascii_lowercase().as_str() {
+                    "builtin" => AlertPack::Builtin,
+                    "off" => AlertPack::Off,
+                    _ => return Err(format!("invalid {kw} value \"{s}\" (builtin or off)")),
+                };
+            }
+            (Keyword::Alerts, Value::Str(s)) => {
+                self.server.alerts = (!is_blank(s)).then(|| self.abs(s));
+            }
+            (Keyword::Eventlog, Value::Str(s)) => {
+                self.server.eventlog = (!is_blank(s)).then(|| self.abs(s));
+            }
             (Keyword::Coredumpdir, Value::Str(s)) => {
                 if is_blank(s) {
                     self.server.coredumpdir = None;

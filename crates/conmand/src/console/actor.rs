@@ -42,6 +42,8 @@ pub(super) struct Actor {
     pub(super) link: Connector,
     pub(super) members: Members,
     pub(super) log: Option<LogHandle>,
+    /// Alert matching on the output (`None`: the daemon has no alert hub).
+    pub(super) alerts: Option<Box<crate::alerts::Watch>>,
     /// The pid of the running reset command, if any.
     pub(super) reset_pid: Option<u32>,
     /// While the log's tail is being read for `&L`: who gets it. Requests arriving
@@ -66,6 +68,7 @@ enum Event {
     Cancelled,
     Command(Option<Command>),
     Link(LinkEvent),
+    AlertTimer,
 }
 
 impl Actor {
@@ -81,10 +84,13 @@ impl Actor {
             self.log = Some(log);
         }
         loop {
+            let alert_timer = self.alerts.as_deref_mut().and_then(|w| w.timer());
+            let armed = alert_timer.is_some();
             let ev = tokio::select! {
                 _ = self.cancelled.as_mut() => Event::Cancelled,
                 cmd = self.rx.recv() => Event::Command(cmd),
                 ev = self.link.next() => Event::Link(ev),
+                _ = async { if let Some(t) = alert_timer { t.await } }, if armed => Event::AlertTimer,
             };
             match ev {
                 Event::Cancelled | Event::Command(None) => break,
@@ -99,11 +105,19 @@ impl Actor {
                     self.on_input(client_id, data)
                 }
                 Event::Link(LinkEvent::Output(bytes)) => self.on_output(bytes).await,
+                Event::AlertTimer => {
+                    if let Some(w) = &mut self.alerts {
+                        w.expired(&self.name, self.log.as_ref());
+                    }
+                }
                 Event::Command(Some(cmd)) => Box::pin(self.on_command(cmd)).await,
                 Event::Link(ev) => Box::pin(self.on_link(ev)).await,
             }
         }
         drop(self.link);
+        if let Some(w) = &mut self.alerts {
+            w.finish(&self.name, self.log.as_ref());
+        }
         if let Some(log) = self.log.take() {
             Box::pin(log.close()).await;
         }
@@ -112,6 +126,9 @@ impl Actor {
     async fn on_output(&mut self, bytes: Bytes) {
         if let Some(log) = &self.log {
             log.data(bytes.clone()).await;
+        }
+        if let Some(w) = &mut self.alerts {
+            w.output(&self.name, &bytes, self.log.as_ref());
         }
         if !self.members.output(&bytes) {
             Box::pin(self.prune_closed()).await;
@@ -323,6 +340,10 @@ impl Actor {
             Ok(mut child) => {
                 let pid = child.id().unwrap_or(0);
                 self.reset_pid = Some(pid);
+                if let Some(w) = &mut self.alerts {
+                    // The reboot that follows is expected: `resetmute` rules hush.
+                    w.reset_started();
+                }
                 let n = notice::reset_by(&self.name, &client.user, &client.host, pid);
                 crate::notice!("{}", n.text());
                 self.notify_all(n).await;

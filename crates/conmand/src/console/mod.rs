@@ -144,6 +144,9 @@ pub struct ConsoleCtx {
     pub reset_cmd: Option<ResetFn>,
     /// Environment for reset commands.
     pub child_env: Arc<Vec<(std::ffi::OsString, std::ffi::OsString)>>,
+    /// The alert hub consoles hand incidents to (`None`: no alerting, e.g. tests
+    /// that build a context by hand).
+    pub alerts: Option<Arc<crate::alerts::AlertHub>>,
     /// Where consoles start their helper tasks (log replays, reset supervisors), so
     /// shutdown waits for them.
     pub tasks: TaskTracker,
@@ -269,6 +272,7 @@ pub fn spawn(
         name,
         def: def.clone(),
         log: None,
+        alerts: ctx.alerts.clone().map(crate::alerts::Watch::new),
         reset_pid: None,
         replay: None,
         last_break: None,

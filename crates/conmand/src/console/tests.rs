@@ -144,6 +144,7 @@ fn start(steps: Vec<Step>, logged: bool) -> Rig {
             Some(Box::new(move || Ok(p.clone())) as crate::logfile::PathFn)
         }),
         reset_cmd: None,
+        alerts: None,
         child_env: Arc::new(Vec::new()),
         tasks: tracker.clone(),
     });
