@@ -454,4 +454,20 @@ fn a_daemon_logfile_near_the_string_limit_is_printed_short_enough_to_read_back()
     let again = Config::parse_str(&text, "x", &probe);
     assert!(again.errors.is_empty(), "{:?}", again.errors);
     assert_eq!(without_lines(again.config), without_lines(parsed.config));
+    // A name that is only a blank under logdir is written in full: a blank value
+    // would mean "no log file" (fuzz/regressions/config/
+    // crash-3f4e022c-logfile-priority-only).
+    let probe = MemProbe::new("/srv").dir("/var/log/conman");
+    let src = "server logdir=\"/var/log/conman\"\nserver logfile=\"\u{c},info\"\n\
+               console name=\"a\" dev=\"test:\"\n";
+    let parsed = Config::parse_str(src, "x", &probe);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let text = print(&parsed.config);
+    assert!(
+        text.contains("server logfile=\"/var/log/conman/\u{c}\""),
+        "{text:?}"
+    );
+    let again = Config::parse_str(&text, "x", &probe);
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    assert_eq!(without_lines(again.config), without_lines(parsed.config));
 }

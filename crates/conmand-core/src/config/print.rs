@@ -127,14 +127,18 @@ fn found_in(c: &ConsoleDef) -> Option<&Path> {
     Path::new(p.argv.first()?).parent()
 }
 
-/// A console log name as written: relative to `logdir` when it lies there (the
-/// parser puts `logdir` back, and a `logdir` may hold characters a `log=` value
-/// must not, such as `&`).
+/// A log name as written: relative to `logdir` when it lies there (the parser
+/// puts `logdir` back, and a `logdir` may hold characters a `log=` value must not,
+/// such as `&`). Not when the rest would be blank: a blank value means "none".
 fn log_relative<'a>(log: &'a str, logdir: Option<&Path>) -> &'a str {
+    let blank = |s: &str| {
+        s.chars()
+            .all(|c| matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r'))
+    };
     logdir
         .and_then(|d| log.strip_prefix(&*d.to_string_lossy()))
         .and_then(|rest| rest.strip_prefix('/'))
-        .filter(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        .filter(|rest| !blank(rest) && !rest.starts_with('/'))
         .unwrap_or(log)
 }
 
