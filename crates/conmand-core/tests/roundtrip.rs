@@ -73,6 +73,11 @@ fn server() -> impl Strategy<Value = ServerOpts> {
             any::<bool>(),
             option::of("/etc/conman/[a-z]{1,8}\\.rules"),
             option::of("/var/log/conman/[a-z]{1,8}\\.jsonl"),
+            option::of((
+                prop::sample::select(vec!["127.0.0.1", "[::1]", "10.1.2.3", "[fe80::1]"]),
+                any::<u16>(),
+            )),
+            option::of("/etc/conman/[a-z]{1,8}\\.tokens"),
         ),
     )
         .prop_map(
@@ -84,8 +89,15 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                 (lb, nofile, pid, port),
                 (rc, sl),
                 (tw, ts, mc),
-                (pack, al, ev),
+                (pack, al, ev, http, tokens),
             )| {
+                let http: Option<std::net::SocketAddr> =
+                    http.map(|(a, p)| format!("{a}:{p}").parse().expect("address"));
+                // A non-loopback listener needs tokens.
+                let tokens = tokens.or_else(|| {
+                    http.filter(|a| !a.ip().is_loopback())
+                        .map(|_| "/etc/conman/http.tokens".to_string())
+                });
                 ServerOpts {
                     alertpack: if pack {
                         AlertPack::Builtin
@@ -94,6 +106,8 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                     },
                     alerts: al.map(PathBuf::from),
                     eventlog: ev.map(PathBuf::from),
+                    http,
+                    httptokens: tokens.map(PathBuf::from),
                     coredump: cd,
                     coredumpdir: cdd.map(PathBuf::from),
                     execpath: ep.into_iter().map(PathBuf::from).collect(),

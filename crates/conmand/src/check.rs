@@ -48,6 +48,8 @@ fn server_json(s: &ServerOpts, cli: &Cli) -> Value {
         },
         "alerts": path(&s.alerts),
         "eventlog": path(&s.eventlog),
+        "http": s.http.map(|a| a.to_string()),
+        "httptokens": path(&s.httptokens),
         "coredump": s.coredump,
         "coredumpdir": path(&s.coredumpdir),
         "execpath": s.execpath.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -181,6 +183,16 @@ pub fn run_check(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         match crate::alerts::load(&config) {
             Ok(set) => alert_rules = Some(set.rules().len()),
             Err(e) => errors.extend(e.diagnostics(&origin)),
+        }
+        if let Some(path) = &config.server.httptokens
+            && let Err(e) = crate::http::Tokens::load(path)
+        {
+            errors.extend(e.into_iter().map(|e| Diagnostic {
+                file: e.file,
+                line: u32::try_from(e.line).unwrap_or(u32::MAX),
+                col: u32::from(e.line > 0),
+                message: e.message,
+            }));
         }
     }
     if cli.json {

@@ -81,6 +81,11 @@ pub struct Engine {
     registry: Arc<Registry>,
     front: Arc<Frontend>,
     alerts: Arc<crate::alerts::AlertHub>,
+    /// The hub's task, and what stops it (after the consoles, at shutdown).
+    alerts_tasks: TaskTracker,
+    alerts_stop: CancellationToken,
+    /// `server httptokens=` as last read.
+    http_tokens: Arc<crate::snapshot::Snapshot<Option<crate::http::Tokens>>>,
     consoles: Spawner,
     /// How long a reload waits for the consoles it restarts to let go.
     reload_wait: Duration,
@@ -126,11 +131,15 @@ impl Engine {
         let now = settings.get();
         let rules = crate::alerts::load(&now.config)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        // The hub outlives the consoles at shutdown: it takes the incidents they
+        // hand over as they stop, then ends.
+        let alerts_tasks = TaskTracker::new();
+        let alerts_stop = CancellationToken::new();
         let alerts = crate::alerts::AlertHub::start(
             rules,
             now.config.server.eventlog.clone(),
-            &tracker,
-            cancel.child_token(),
+            &alerts_tasks,
+            alerts_stop.clone(),
         );
         let ctx = Arc::new(ConsoleCtx {
             alerts: Some(alerts.clone()),
@@ -168,6 +177,9 @@ impl Engine {
             registry,
             front,
             alerts,
+            alerts_tasks,
+            alerts_stop,
+            http_tokens: Arc::new(crate::snapshot::Snapshot::new(None)),
             consoles: Spawner {
                 ctx,
                 backend_ctx,
@@ -202,6 +214,26 @@ impl Engine {
             listener,
             self.front.clone(),
             self.consoles.tracker.clone(),
+            self.consoles.cancel.child_token(),
+        ));
+    }
+
+    /// Serve the HTTP API and metrics on `listener` (bound by the caller; tests use
+    /// port 0). `tokens`: the bearer tokens of `server httptokens=`, if any; they
+    /// are read again at each reload.
+    pub fn serve_http(&self, listener: TcpListener, tokens: Option<crate::http::Tokens>) {
+        self.http_tokens.set(tokens);
+        let state = Arc::new(crate::http::HttpState {
+            registry: self.registry.clone(),
+            alerts: self.alerts.clone(),
+            logs: self.consoles.ctx.logs.clone(),
+            front: self.front.clone(),
+            tokens: self.http_tokens.clone(),
+            tails: tokio::sync::Semaphore::new(crate::http::MAX_TAILS),
+        });
+        self.consoles.tracker.spawn(crate::http::serve(
+            listener,
+            state,
             self.consoles.cancel.child_token(),
         ));
     }
@@ -274,6 +306,20 @@ impl Engine {
             Err(e) => tracing::error!("{e}; keeping the alert rules in use"),
         }
         self.alerts.set_eventlog(new.config.server.eventlog.clone());
+        // HTTP tokens are read again (the listener itself moves only at restart).
+        if let Some(path) = &new.config.server.httptokens {
+            match crate::http::Tokens::load(path) {
+                Ok(t) => self.http_tokens.set(Some(t)),
+                Err(e) => {
+                    for e in e {
+                        tracing::error!("{e}");
+                    }
+                    tracing::error!("Keeping the HTTP tokens in use");
+                }
+            }
+        } else if old.config.server.httptokens.is_some() {
+            tracing::warn!("httptokens removed: HTTP keeps its tokens until restart");
+        }
         let mut changes = cfg::diff(&old.config, &new.config);
         for def in &new.config.consoles {
             let unchanged = !changes.iter().any(|c| {
@@ -383,6 +429,10 @@ impl Engine {
         self.consoles.cancel.cancel();
         self.consoles.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.consoles.tracker.wait()).await;
+        // The consoles have handed over their last incidents: write them out.
+        self.alerts_stop.cancel();
+        self.alerts_tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.alerts_tasks.wait()).await;
         // Every console has queued its last output and closed its log; make sure the
         // writer threads have put it all on disk before the process exits.
         let _ = tokio::time::timeout(Duration::from_secs(10), self.consoles.ctx.logs.sync()).await;

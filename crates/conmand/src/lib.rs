@@ -24,6 +24,8 @@
 //! - [`alerts`]: console alerts: loading the rules, the per-console
 //!   [`alerts::Watch`] and the [`alerts::AlertHub`] (event ids, history, counts,
 //!   event log, daemon-log lines).
+//! - [`http`]: `server http=`: Prometheus metrics and the JSON API (consoles, log
+//!   tails, alert events and their live stream).
 //! - [`logfile`]: the pool of log writer threads (lossless, batched, bounded).
 //! - [`run`]: the process life cycle behind `main` (daemonize, lock, signals).
 //! - [`reset`]: the `&R` reset command.
@@ -46,6 +48,7 @@ pub mod daemonlog;
 pub mod engine;
 pub mod frontend;
 pub mod fsprobe;
+pub mod http;
 pub mod logfile;
 pub mod outfile;
 pub mod pswdfile;

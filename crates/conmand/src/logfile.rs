@@ -69,6 +69,8 @@ const KEEP_CAPACITY: usize = 4 * 1024;
 const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 /// ConMan's `LOG_REPLAY_LEN`.
 pub const REPLAY_LEN: u64 = 4096;
+/// The most a log tail request returns (`GET /api/v1/consoles/{name}/log`).
+pub const MAX_TAIL: u64 = 1 << 20;
 
 /// Computes a log file's path each time it is (re)opened: `%` specifiers are expanded
 /// again on every SIGHUP, as ConMan does.
@@ -97,6 +99,8 @@ enum LogMsg {
     },
     Tail {
         id: u64,
+        /// At most this many bytes.
+        len: u64,
         reply: oneshot::Sender<Option<Bytes>>,
     },
     /// Where the file will end once what is queued before this is written, less
@@ -124,6 +128,7 @@ enum LogMsg {
 pub struct LogService {
     workers: Arc<Vec<mpsc::Sender<LogMsg>>>,
     next_id: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
 }
 
 impl LogService {
@@ -131,12 +136,15 @@ impl LogService {
     /// (`conmand -z`).
     pub fn start(threads: usize, zero: bool, retry: Duration) -> io::Result<LogService> {
         let mut workers = Vec::new();
+        let written = Arc::new(AtomicU64::new(0));
         for i in 0..threads.max(1) {
+            let written = written.clone();
             let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
             std::thread::Builder::new()
                 .name(format!("conmand-log-{i}"))
                 .spawn(move || {
                     Worker {
+                        written,
                         files: HashMap::new(),
                         zero,
                         retry,
@@ -148,7 +156,21 @@ impl LogService {
         Ok(LogService {
             workers: Arc::new(workers),
             next_id: Arc::new(AtomicU64::new(1)),
+            written,
         })
+    }
+
+    /// Bytes written to console logs since the start.
+    pub fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Messages waiting in the writers' queues now.
+    pub fn queue_depth(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| w.max_capacity() - w.capacity())
+            .sum()
     }
 
     /// Wait until every writer has written everything queued before this call
@@ -239,8 +261,20 @@ impl LogHandle {
 
     /// The last [`REPLAY_LEN`] bytes of the log, or `None` if it is not open.
     pub async fn tail(&self) -> Option<Bytes> {
+        self.tail_len(REPLAY_LEN).await
+    }
+
+    /// The last `len` bytes of the log (at most [`MAX_TAIL`]), or `None` if it is
+    /// not open.
+    pub async fn tail_len(&self, len: u64) -> Option<Bytes> {
         let (reply, rx) = oneshot::channel();
-        self.send(LogMsg::Tail { id: self.id, reply }).await;
+        let len = len.min(MAX_TAIL);
+        self.send(LogMsg::Tail {
+            id: self.id,
+            len,
+            reply,
+        })
+        .await;
         rx.await.ok().flatten()
     }
 
@@ -282,9 +316,12 @@ struct LogFile {
     /// When a log that failed to open is tried again.
     retry_at: Option<Instant>,
     retry_every: Duration,
+    /// The service's count of bytes written to every log.
+    written: Arc<AtomicU64>,
 }
 
 struct Worker {
+    written: Arc<AtomicU64>,
     files: HashMap<u64, LogFile>,
     zero: bool,
     retry: Duration,
@@ -338,6 +375,7 @@ impl Worker {
                     write_failed: false,
                     retry_at: None,
                     retry_every: self.retry,
+                    written: self.written.clone(),
                 };
                 f.open(self.zero);
                 self.files.insert(id, f);
@@ -382,10 +420,10 @@ impl Worker {
                     dirty.push(id);
                 }
             }
-            LogMsg::Tail { id, reply } => {
+            LogMsg::Tail { id, len, reply } => {
                 let tail = self.files.get_mut(&id).and_then(|f| {
                     f.flush();
-                    f.tail()
+                    f.tail(len)
                 });
                 let _ = reply.send(tail);
             }
@@ -506,7 +544,10 @@ impl LogFile {
                     res = Err(io::Error::from(io::ErrorKind::WriteZero));
                     break;
                 }
-                Ok(n) => drop(self.pending.drain(..n)),
+                Ok(n) => {
+                    self.written.fetch_add(n as u64, Ordering::Relaxed);
+                    drop(self.pending.drain(..n));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     res = Err(e);
@@ -557,10 +598,10 @@ impl LogFile {
         }
     }
 
-    fn tail(&self) -> Option<Bytes> {
+    fn tail(&self, want: u64) -> Option<Bytes> {
         let file = self.file.as_ref()?;
         let len = file.metadata().ok()?.len();
-        let start = len.saturating_sub(REPLAY_LEN);
+        let start = len.saturating_sub(want);
         let mut buf = vec![0u8; (len - start) as usize];
         let mut got = 0;
         while got < buf.len() {

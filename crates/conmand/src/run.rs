@@ -209,6 +209,14 @@ async fn run_daemon(
         (Err(msg), None) => return Err(msg),
     };
     let (listeners, daemonizing) = listeners;
+    // `server http=`: bound and its tokens read before detaching, so a mistake
+    // stops the start where the operator sees it, like the console port.
+    let http = match (bind_http(&config), daemonizing) {
+        (Ok(h), d) => (h, d),
+        (Err(msg), Some(d)) => d.fail_logged(log, &msg),
+        (Err(msg), None) => return Err(msg),
+    };
+    let (http, daemonizing) = http;
     let bound = listeners
         .first()
         .and_then(|l| l.local_addr().ok())
@@ -246,6 +254,13 @@ async fn run_daemon(
     for l in listeners {
         engine.serve(l);
     }
+    if let Some((listener, tokens)) = http {
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| "?".into(), |a| a.to_string());
+        engine.serve_http(listener, tokens);
+        tracing::info!("Listening for HTTP on {addr}");
+    }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     let signo = loop {
@@ -278,6 +293,31 @@ async fn run_daemon(
         std::process::id()
     );
     Ok(())
+}
+
+/// The HTTP listener of `server http=` and its bearer tokens, if configured.
+#[allow(clippy::type_complexity)]
+fn bind_http(
+    config: &Config,
+) -> Result<Option<(tokio::net::TcpListener, Option<crate::http::Tokens>)>, String> {
+    let Some(addr) = config.server.http else {
+        return Ok(None);
+    };
+    let tokens = match &config.server.httptokens {
+        Some(path) => Some(crate::http::Tokens::load(path).map_err(|e| join(&e))?),
+        None => None,
+    };
+    let listener = crate::server::listen(addr)
+        .map_err(|e| format!("Unable to listen for HTTP on {addr}: {}", strerror(&e)))?;
+    Ok(Some((listener, tokens)))
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What reading `conman.pswd` gave.

@@ -159,7 +159,7 @@ pub fn bind(port: u16, loopback: bool) -> std::io::Result<Vec<TcpListener>> {
     Ok(out)
 }
 
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     sock.set_reuse_address(true)?;

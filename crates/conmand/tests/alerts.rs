@@ -14,7 +14,7 @@ use std::sync::Arc;
 use common::*;
 use conmand_core::config::{Config, LogOpts, ServerOpts};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 
 const PANIC: &[u8] = b"[  101.000001] sd 0:0:0:0: [sda] Synchronize Cache\r\n\
 [  101.200000] Kernel panic - not syncing: Fatal exception in interrupt\r\n\
@@ -28,13 +28,6 @@ fn logged_unix(name: &str, sock: &Path, log: &Path) -> conmand_core::config::Con
     d.log = Some(log.display().to_string());
     d.logopts = LogOpts::default();
     d
-}
-
-/// A device end for a unix-socket console: bind, then take the daemon's connection.
-async fn device(srv: &TestServer, listener: &UnixListener, name: &str) -> UnixStream {
-    let (dev, _) = within("console connects", listener.accept()).await.unwrap();
-    srv.wait_up(&[name]).await;
-    dev
 }
 
 fn hub(srv: &TestServer) -> Arc<conmand::alerts::AlertHub> {
@@ -59,8 +52,8 @@ async fn a_panic_on_a_logged_and_an_unlogged_console_raises_events() {
     };
     let consoles = vec![logged_unix("a", &sa, &log), unix_console("b", &sb)];
     let srv = TestServer::start_in(dir, consoles, server).await;
-    let mut da = device(&srv, &la, "a").await;
-    let mut db = device(&srv, &lb, "b").await;
+    let mut da = unix_device(&srv, &la, "a").await;
+    let mut db = unix_device(&srv, &lb, "b").await;
     // Some ordinary output first, so the offset is not simply 0.
     da.write_all(b"login: \r\nWelcome to node a\r\n")
         .await
@@ -136,8 +129,8 @@ async fn an_operator_reset_mutes_the_boot_banner_that_follows() {
     };
     let consoles = vec![unix_console("a", &sa), unix_console("b", &sb)];
     let srv = TestServer::start_in(dir, consoles, server).await;
-    let mut da = device(&srv, &la, "a").await;
-    let mut db = device(&srv, &lb, "b").await;
+    let mut da = unix_device(&srv, &la, "a").await;
+    let mut db = unix_device(&srv, &lb, "b").await;
     let (mut c, rsp) = Raw::open(srv.addr, "op", None, "CONNECT CONSOLE='a'").await;
     assert!(rsp.starts_with("OK"), "{rsp}");
     c.send(b"\xffR").await;
@@ -184,7 +177,7 @@ async fn a_reload_changes_the_rules_of_running_consoles_and_a_bad_file_keeps_the
         consoles: consoles.clone(),
     };
     let srv = TestServer::start_in(dir, consoles, server).await;
-    let mut da = device(&srv, &la, "a").await;
+    let mut da = unix_device(&srv, &la, "a").await;
     let h = hub(&srv);
     // The pack is off: a panic says nothing; the site rule fires.
     da.write_all(PANIC).await.unwrap();

@@ -43,7 +43,7 @@ fn demo_conf_checks_clean_on_this_machine() {
         .arg(etc("demo.conf"))
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("configuration OK: 5 consoles"));
+        .stdout(predicate::str::contains("configuration OK: 6 consoles"));
 }
 
 #[test]

@@ -28,6 +28,12 @@ pub struct ServerOpts {
     /// `eventlog=FILE` (absolute): alert events appended as JSON lines. Not in
     /// ConMan.
     pub eventlog: Option<PathBuf>,
+    /// `http=ADDR:PORT`: the HTTP API and metrics listener (off when absent). Not
+    /// in ConMan.
+    pub http: Option<std::net::SocketAddr>,
+    /// `httptokens=FILE` (absolute): bearer tokens (`TOKEN : USER` lines), required
+    /// when `http` is not a loopback address. Not in ConMan.
+    pub httptokens: Option<PathBuf>,
     /// `coredump=on|off` (default off).
     pub coredump: bool,
     /// `coredumpdir=` (absolute), if set.
@@ -67,6 +73,8 @@ impl Default for ServerOpts {
             alertpack: AlertPack::Builtin,
             alerts: None,
             eventlog: None,
+            http: None,
+            httptokens: None,
             coredump: false,
             coredumpdir: None,
             execpath: Vec::new(),

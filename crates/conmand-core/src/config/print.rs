@@ -168,6 +168,12 @@ pub fn print(config: &Config) -> String {
     if let Some(p) = &s.alerts {
         line(format!("server alerts={}", quote(&p.to_string_lossy())));
     }
+    if let Some(a) = &s.http {
+        line(format!("server http=\"{a}\""));
+    }
+    if let Some(p) = &s.httptokens {
+        line(format!("server httptokens={}", quote(&p.to_string_lossy())));
+    }
     if let Some(p) = &s.eventlog {
         line(format!("server eventlog={}", quote(&p.to_string_lossy())));
     }

@@ -60,6 +60,8 @@ pub enum Keyword {
     Eventlog,
     Execpath,
     Global,
+    Http,
+    Httptokens,
     Ipmiopts,
     Keepalive,
     Log,
@@ -85,7 +87,7 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword, in table order.
-    pub const ALL: [Keyword; 30] = [
+    pub const ALL: [Keyword; 32] = [
         Keyword::Alertpack,
         Keyword::Alerts,
         Keyword::Console,
@@ -95,6 +97,8 @@ impl Keyword {
         Keyword::Eventlog,
         Keyword::Execpath,
         Keyword::Global,
+        Keyword::Http,
+        Keyword::Httptokens,
         Keyword::Ipmiopts,
         Keyword::Keepalive,
         Keyword::Log,
@@ -130,6 +134,8 @@ impl Keyword {
             Keyword::Eventlog => "EVENTLOG",
             Keyword::Execpath => "EXECPATH",
             Keyword::Global => "GLOBAL",
+            Keyword::Http => "HTTP",
+            Keyword::Httptokens => "HTTPTOKENS",
             Keyword::Ipmiopts => "IPMIOPTS",
             Keyword::Keepalive => "KEEPALIVE",
             Keyword::Log => "LOG",
@@ -440,6 +446,8 @@ impl DirectiveKind {
                     | Coredumpdir
                     | Eventlog
                     | Execpath
+                    | Http
+                    | Httptokens
                     | Keepalive
                     | Logdir
                     | Logfile

@@ -58,6 +58,8 @@ struct State<'p> {
     /// Line of the SERVER directive that set `port`/`pidfile` (first line wins).
     port_line: Option<u32>,
     pidfile_line: Option<u32>,
+    /// Where `http=` was last set (a non-loopback one needs `httptokens=`).
+    http_span: Option<Span>,
     global_log: Option<String>,
     global_logopts: LogOpts,
     global_seropts: SerialOpts,
@@ -173,6 +175,20 @@ impl State<'_> {
             }
             (Keyword::Alerts, Value::Str(s)) => {
                 self.server.alerts = (!is_blank(s)).then(|| self.abs(s));
+            }
+            (Keyword::Http, Value::Str(s)) => {
+                if is_blank(s) {
+                    self.server.http = None;
+                } else {
+                    let addr = s.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                        format!("invalid {kw} value \"{s}\" (ADDR:PORT, e.g. 127.0.0.1:9780 or [::1]:9780)")
+                    })?;
+                    self.server.http = Some(addr);
+                    self.http_span = Some(p.value_span);
+                }
+            }
+            (Keyword::Httptokens, Value::Str(s)) => {
+                self.server.httptokens = (!is_blank(s)).then(|| self.abs(s));
             }
             (Keyword::Eventlog, Value::Str(s)) => {
                 self.server.eventlog = (!is_blank(s)).then(|| self.abs(s));
@@ -688,6 +704,7 @@ pub(super) fn validate(syn: Syntax, origin: &str, probe: &dyn FsProbe) -> Parsed
         server: ServerOpts::default(),
         port_line: None,
         pidfile_line: None,
+        http_span: None,
         global_log: None,
         global_logopts: LogOpts::default(),
         global_seropts: SerialOpts::default(),
@@ -717,6 +734,19 @@ pub(super) fn validate(syn: Syntax, origin: &str, probe: &dyn FsProbe) -> Parsed
                 DirectiveKind::Console => st.console(d),
             },
         }
+    }
+    if let (Some(addr), Some(span)) = (st.server.http, st.http_span)
+        && !addr.ip().is_loopback()
+        && st.server.httptokens.is_none()
+    {
+        st.errors.push(Diagnostic {
+            file: origin.to_string(),
+            line: span.line,
+            col: span.col,
+            message: format!(
+                "HTTP on {addr} is reachable from other hosts: set server httptokens=\"FILE\" (or use a loopback address)"
+            ),
+        });
     }
     if st.consoles.is_empty() {
         let msg = format!("Configuration \"{origin}\" has no consoles defined");

@@ -274,12 +274,13 @@ impl AlertHub {
         };
         if let Err(e) = self.tx.try_send(raw) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            let raw = match e {
-                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            let (raw, why) = match e {
+                mpsc::error::TrySendError::Full(r) => (r, "Alert queue full"),
+                mpsc::error::TrySendError::Closed(r) => (r, "Alerts stopped"),
             };
             if n.is_power_of_two() {
                 tracing::error!(
-                    "Alert queue full: dropped alert {} on console [{}] ({n} dropped so far)",
+                    "{why}: dropped alert {} on console [{}] ({n} dropped so far)",
                     raw.rule.id,
                     raw.console
                 );

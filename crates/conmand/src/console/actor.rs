@@ -110,7 +110,10 @@ impl Actor {
                         w.expired(&self.name, self.log.as_ref());
                     }
                 }
-                Event::Command(Some(cmd)) => Box::pin(self.on_command(cmd)).await,
+                Event::Command(Some(cmd)) => {
+                    Box::pin(self.on_command(cmd)).await;
+                    self.publish_members();
+                }
                 Event::Link(ev) => Box::pin(self.on_link(ev)).await,
             }
         }
@@ -130,8 +133,10 @@ impl Actor {
         if let Some(w) = &mut self.alerts {
             w.output(&self.name, &bytes, self.log.as_ref());
         }
+        self._ended.0.output(bytes.len());
         if !self.members.output(&bytes) {
             Box::pin(self.prune_closed()).await;
+            self.publish_members();
         }
     }
 
@@ -196,6 +201,12 @@ impl Actor {
             Command::Writers { reply } => {
                 let _ = reply.send(self.members.writers());
             }
+            Command::Log { reply } => {
+                let _ = reply.send(self.log.clone());
+            }
+            Command::Members { reply } => {
+                let _ = reply.send(self.members.list());
+            }
             Command::ReopenLog => {
                 if let Some(log) = &self.log {
                     log.reopen().await;
@@ -209,6 +220,15 @@ impl Actor {
             // Handled by the loop.
             Command::Stop { .. } => {}
         }
+    }
+
+    /// Publish the member count (for metrics and the API).
+    fn publish_members(&self) {
+        let n = u32::try_from(self.members.len()).unwrap_or(u32::MAX);
+        self._ended
+            .0
+            .clients
+            .store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Queue a client's bytes for the device (writers only, while connected).

@@ -26,8 +26,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::UpState;
 use super::backend::{Backend, BoxFuture, Connection, ConsoleWriter, OpenError};
+use super::{LinkState, UpState};
 
 /// Most client input bytes queued for a device that is not accepting them.
 pub const MAX_PENDING_INPUT: usize = 64 * 1024;
@@ -130,6 +130,7 @@ impl Connector {
     pub(super) fn try_now(&mut self) {
         if let Link::Waiting { .. } = self.link {
             self.link = Link::Opening(open(&self.backend));
+            self.up.set_state(LinkState::Connecting);
         }
     }
 
@@ -153,6 +154,7 @@ impl Connector {
                         self.delay = self.backend.backoff().min;
                     }
                     self.link = Link::Opening(open(&self.backend));
+                    self.up.set_state(LinkState::Connecting);
                 }
                 Link::Opening(attempt) => {
                     let res = attempt.as_mut().await;
@@ -161,6 +163,7 @@ impl Connector {
                             let target = conn.connected_target.clone();
                             self.link = Link::Up(Live::new(conn));
                             self.publish(true);
+                            self.up.set_state(LinkState::Up);
                             LinkEvent::Up { target }
                         }
                         Err(e) => {
@@ -218,6 +221,7 @@ impl Connector {
         if uptime >= policy.reset_after {
             self.delay = policy.min;
             self.link = Link::Opening(open(&self.backend));
+            self.up.set_state(LinkState::Connecting);
         } else {
             self.backoff();
         }
@@ -236,6 +240,7 @@ impl Connector {
     fn wait(&mut self, after: Duration, hint: Option<BoxFuture<'static, ()>>) {
         let timer = Box::pin(tokio::time::sleep(after));
         self.link = Link::Waiting { timer, hint };
+        self.up.set_state(LinkState::Down);
     }
 
     fn publish(&self, up: bool) {

@@ -86,9 +86,23 @@ impl Members {
     }
 
     /// The number of members.
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.list.len()
+    }
+
+    /// Everyone attached, for the API: (user, host, `ro` | `rw` | `wo`).
+    pub(super) fn list(&self) -> Vec<(String, String, &'static str)> {
+        self.list
+            .iter()
+            .map(|m| {
+                let mode = match m.role {
+                    Role::Monitor => "ro",
+                    Role::ReadWrite => "rw",
+                    Role::Broadcast => "wo",
+                };
+                (m.client.user.clone(), m.client.host.clone(), mode)
+            })
+            .collect()
     }
 
     /// The console's writers, for the busy check.

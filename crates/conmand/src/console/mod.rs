@@ -23,7 +23,7 @@ pub mod sink;
 mod tests;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use conmand_core::config::ConsoleDef;
@@ -111,6 +111,16 @@ pub enum Command {
         /// Which client.
         client_id: u64,
     },
+    /// The console's log, if it has one (for the API's log tail).
+    Log {
+        /// Reply channel.
+        reply: oneshot::Sender<Option<crate::logfile::LogHandle>>,
+    },
+    /// Who is attached, for the API: (user, host, mode).
+    Members {
+        /// Reply channel.
+        reply: oneshot::Sender<Vec<(String, String, &'static str)>>,
+    },
     /// Who writes to this console (for the busy check).
     Writers {
         /// Reply channel.
@@ -163,8 +173,8 @@ pub struct ConsoleHandle {
     descriptors: usize,
 }
 
-/// A console's published connection state. Lighter than a `watch` channel, whose
-/// shared part (eight `Notify`s) costs ~340 bytes per console.
+/// A console's published connection state and counters. Lighter than a `watch`
+/// channel, whose shared part (eight `Notify`s) costs ~340 bytes per console.
 #[derive(Default)]
 struct UpState {
     /// Connected to the device now.
@@ -173,6 +183,77 @@ struct UpState {
     ended: AtomicBool,
     /// Signalled on every change of either flag.
     changed: Notify,
+    /// [`LinkState`] as a number.
+    state: AtomicU8,
+    /// When `state` last changed (ms since the epoch).
+    since_ms: AtomicU64,
+    /// Connections made after the first.
+    reconnects: AtomicU64,
+    /// Bytes read from the device.
+    bytes: AtomicU64,
+    /// When the device last sent something (ms since the epoch; 0: never).
+    last_output_ms: AtomicU64,
+    /// Clients attached now.
+    clients: AtomicU32,
+    /// Whether it was ever up (so the next connection is a reconnect).
+    was_up: AtomicBool,
+}
+
+impl UpState {
+    /// `n` bytes read from the device just now.
+    fn output(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        self.last_output_ms.store(sink::now_ms(), Ordering::Relaxed);
+    }
+
+    fn set_state(&self, s: LinkState) {
+        if self.state.swap(s as u8, Ordering::AcqRel) != s as u8 {
+            self.since_ms.store(sink::now_ms(), Ordering::Release);
+        }
+        if s == LinkState::Up && self.was_up.swap(true, Ordering::AcqRel) {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Where a console's connection stands, as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LinkState {
+    /// Opening the device.
+    Connecting = 0,
+    /// Connected.
+    Up = 1,
+    /// Not connected; waiting to try again.
+    Down = 2,
+}
+
+impl LinkState {
+    /// `up`, `down` or `connecting`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Connecting => "connecting",
+            LinkState::Up => "up",
+            LinkState::Down => "down",
+        }
+    }
+}
+
+/// A console's counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleStats {
+    /// Connection state.
+    pub state: LinkState,
+    /// When it entered that state (ms since the epoch).
+    pub since_ms: u64,
+    /// Connections made after the first.
+    pub reconnects: u64,
+    /// Bytes read from the device.
+    pub bytes: u64,
+    /// When the device last sent something (ms since the epoch), if ever.
+    pub last_output_ms: Option<u64>,
+    /// Clients attached.
+    pub clients: u32,
 }
 
 /// Held by the actor: dropping it (the actor ends or its task is dropped) marks the
@@ -226,6 +307,45 @@ impl ConsoleHandle {
         self.tx.closed().await;
     }
 
+    /// The console's state and counters now (a few atomic loads).
+    pub fn stats(&self) -> ConsoleStats {
+        let u = &self.up;
+        ConsoleStats {
+            state: match u.state.load(Ordering::Acquire) {
+                1 => LinkState::Up,
+                2 => LinkState::Down,
+                _ => LinkState::Connecting,
+            },
+            since_ms: u.since_ms.load(Ordering::Acquire),
+            reconnects: u.reconnects.load(Ordering::Relaxed),
+            bytes: u.bytes.load(Ordering::Relaxed),
+            last_output_ms: Some(u.last_output_ms.load(Ordering::Relaxed)).filter(|&t| t > 0),
+            clients: u.clients.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Who is attached now: (user, host, mode), mode `ro`, `rw` or `wo`
+    /// (broadcast). Asks the actor, so only for consoles that have clients.
+    pub async fn members(&self) -> Vec<(String, String, &'static str)> {
+        if self.up.clients.load(Ordering::Relaxed) == 0 {
+            return Vec::new();
+        }
+        let (reply, rx) = oneshot::channel();
+        if !self.send(Command::Members { reply }).await {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// The console's log handle, if it is logged.
+    pub async fn log(&self) -> Option<crate::logfile::LogHandle> {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(Command::Log { reply }).await {
+            return None;
+        }
+        rx.await.ok().flatten()
+    }
+
     /// Whether the console is connected to its device right now.
     pub fn is_up(&self) -> bool {
         self.up.up.load(Ordering::Acquire)
@@ -263,6 +383,7 @@ pub fn spawn(
 ) -> ConsoleHandle {
     let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
     let up = Arc::new(UpState::default());
+    up.since_ms.store(sink::now_ms(), Ordering::Release);
     let descriptors = backend.descriptors() + usize::from(def.log.is_some());
     let name: Arc<str> = Arc::from(def.name.as_str());
     let span = tracing::debug_span!("console", name = %name);

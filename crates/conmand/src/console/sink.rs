@@ -58,12 +58,17 @@ impl ClientInfo {
     }
 }
 
-fn now_ms() -> u64 {
+/// Wall-clock milliseconds since the epoch.
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// Output bytes dropped for clients that could not keep up, daemon-wide, since the
+/// process started (`conman_client_dropped_bytes_total`).
+pub static DROPPED_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// What a console sends a client.
 #[derive(Debug, Clone)]
@@ -157,6 +162,7 @@ impl ClientSink {
                 return false;
             }
             self.shared.missed.fetch_add(len as u64, Ordering::Relaxed);
+            DROPPED_BYTES.fetch_add(len as u64, Ordering::Relaxed);
             return true;
         }
         self.shared.queued.fetch_add(len, Ordering::Relaxed);
@@ -172,6 +178,7 @@ impl ClientSink {
                     self.shared.kicked.store(true, Ordering::Release);
                 } else {
                     self.shared.missed.fetch_add(len as u64, Ordering::Relaxed);
+                    DROPPED_BYTES.fetch_add(len as u64, Ordering::Relaxed);
                 }
                 true
             }

@@ -284,3 +284,15 @@ pub async fn eventually<F: FnMut() -> bool>(what: &str, mut f: F) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The device end of a unix-socket console: take the daemon's connection on
+/// `listener`, then wait until the console says it is up.
+pub async fn unix_device(
+    srv: &TestServer,
+    listener: &tokio::net::UnixListener,
+    name: &str,
+) -> tokio::net::UnixStream {
+    let (dev, _) = within("console connects", listener.accept()).await.unwrap();
+    srv.wait_up(&[name]).await;
+    dev
+}

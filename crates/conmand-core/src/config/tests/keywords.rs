@@ -252,6 +252,53 @@ fn server_maxclients() {
 }
 
 #[test]
+fn server_alerts_and_eventlog() {
+    let s = server("server alertpack=\"OFF\" alerts=\"site.rules\" eventlog=\"/var/log/e.jsonl\"");
+    assert_eq!(s.alertpack, AlertPack::Off);
+    assert_eq!(s.alerts, Some(PathBuf::from("/work/site.rules")));
+    assert_eq!(s.eventlog, Some(PathBuf::from("/var/log/e.jsonl")));
+    let s = server("server port=7890");
+    assert_eq!(
+        (s.alertpack, s.alerts, s.eventlog),
+        (AlertPack::Builtin, None, None)
+    );
+    assert_eq!(
+        err1("server alertpack=\"kernel\"\n"),
+        "invalid ALERTPACK value \"kernel\" (builtin or off)"
+    );
+    assert_eq!(err1("global alerts=\"x\"\n"), "unrecognized token 'alerts'");
+}
+
+#[test]
+fn server_http_needs_tokens_off_loopback() {
+    let s = server("server http=\"127.0.0.1:9780\"");
+    assert_eq!(s.http, Some("127.0.0.1:9780".parse().unwrap()));
+    assert_eq!(s.httptokens, None);
+    let s = server("server http=\"[::1]:0\" httptokens=\"t\"");
+    assert_eq!(s.http, Some("[::1]:0".parse().unwrap()));
+    assert_eq!(s.httptokens, Some(PathBuf::from("/work/t")));
+    assert_eq!(
+        err1("server http=\"localhost\"\n"),
+        "invalid HTTP value \"localhost\" (ADDR:PORT, e.g. 127.0.0.1:9780 or [::1]:9780)"
+    );
+    let e = errs(&format!(
+        "server loopback=on\nserver http=\"0.0.0.0:9780\"\n{T}"
+    ));
+    assert_eq!(
+        e,
+        vec![(
+            2,
+            "HTTP on 0.0.0.0:9780 is reachable from other hosts: set server httptokens=\"FILE\" (or use a loopback address)".to_string()
+        )]
+    );
+    // Tokens given later in the file count too.
+    let p = parse(&format!(
+        "server http=\"0.0.0.0:9780\"\nserver httptokens=\"/etc/conman/http.tokens\"\n{T}"
+    ));
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+}
+
+#[test]
 fn server_pidfile_first_line_wins() {
     assert_eq!(
         server("server pidfile=\"run/c.pid\"").pidfile,

@@ -1,0 +1,279 @@
+//! The handlers behind the routes of [`super::router`].
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use conmand_core::matching::glob::glob_match;
+use futures_util::stream::{self, Stream};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::HttpState;
+use super::metrics::{ConsoleFigures, Figures, render};
+use crate::alerts::Event;
+use crate::console::ConsoleHandle;
+use crate::logfile::{MAX_TAIL, REPLAY_LEN};
+
+/// A JSON error body: `{"error": "..."}`.
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+fn rfc3339(ms: u64) -> String {
+    jiff::Timestamp::try_from(UNIX_EPOCH + Duration::from_millis(ms))
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+pub(super) async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
+    let consoles = st.registry.snapshot();
+    let hub = &st.alerts;
+    let figures = Figures {
+        consoles: consoles
+            .iter()
+            .map(|h| {
+                let s = h.stats();
+                ConsoleFigures {
+                    name: h.name().to_string(),
+                    up: s.state == crate::console::LinkState::Up,
+                    bytes: s.bytes,
+                    reconnects: s.reconnects,
+                    clients: s.clients,
+                    last_output: s.last_output_ms.map(|ms| ms as f64 / 1000.0),
+                }
+            })
+            .collect(),
+        alerts: hub
+            .counts()
+            .into_iter()
+            .map(|(c, r, s, n)| (c.to_string(), r.to_string(), s.as_str(), n))
+            .collect(),
+        clients: st.front.client_count(),
+        log_queue: st.logs.queue_depth(),
+        log_bytes: st.logs.bytes_written(),
+        dropped_client_bytes: crate::console::sink::DROPPED_BYTES
+            .load(std::sync::atomic::Ordering::Relaxed),
+        dropped_alerts: hub.dropped(),
+        alert_rules: hub.rules().0.rules().iter().filter(|r| r.enabled).count(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&figures),
+    )
+        .into_response()
+}
+
+/// Alerts per console so far.
+fn alert_counts(st: &HttpState) -> HashMap<Arc<str>, u64> {
+    let mut m: HashMap<Arc<str>, u64> = HashMap::new();
+    for (c, _, _, n) in st.alerts.counts() {
+        *m.entry(c).or_default() += n;
+    }
+    m
+}
+
+async fn console_json(h: &ConsoleHandle, alerts: u64, st: &HttpState) -> Value {
+    let s = h.stats();
+    let clients: Vec<Value> = h
+        .members()
+        .await
+        .into_iter()
+        .map(|(user, host, mode)| json!({ "user": user, "host": host, "mode": mode }))
+        .collect();
+    let last_alert = st.alerts.last(h.name()).map(|e| {
+        json!({ "id": e.id, "rule": &*e.rule, "severity": e.severity.as_str(), "line": e.line })
+    });
+    json!({
+        "name": h.name(),
+        "kind": h.def.spec.kind(),
+        "state": s.state.as_str(),
+        "since": rfc3339(s.since_ms),
+        "last_output": s.last_output_ms.map(rfc3339),
+        "bytes": s.bytes,
+        "reconnects": s.reconnects,
+        "clients": clients,
+        "alerts": alerts,
+        "last_alert": last_alert,
+    })
+}
+
+pub(super) async fn consoles(State(st): State<Arc<HttpState>>) -> Response {
+    let counts = alert_counts(&st);
+    let list = st.registry.snapshot();
+    let mut out = Vec::with_capacity(list.len());
+    for h in list.iter() {
+        let n = counts.get(h.name()).copied().unwrap_or(0);
+        out.push(console_json(h, n, &st).await);
+    }
+    Json(Value::Array(out)).into_response()
+}
+
+pub(super) async fn console(
+    State(st): State<Arc<HttpState>>,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(h) = st.registry.get(&name) else {
+        return error(StatusCode::NOT_FOUND, "no such console");
+    };
+    let n = alert_counts(&st).get(name.as_str()).copied().unwrap_or(0);
+    Json(console_json(&h, n, &st).await).into_response()
+}
+
+pub(super) async fn log_tail(
+    State(st): State<Arc<HttpState>>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let want = match q.get("tail").map(|t| t.parse::<u64>()) {
+        None => REPLAY_LEN,
+        Some(Ok(n)) if n <= MAX_TAIL => n,
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("tail must be a number of bytes from 0 to {MAX_TAIL}"),
+            );
+        }
+    };
+    let Some(h) = st.registry.get(&name) else {
+        return error(StatusCode::NOT_FOUND, "no such console");
+    };
+    let Ok(_turn) = st.tails.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    };
+    let Some(log) = h.log().await else {
+        return error(StatusCode::NOT_FOUND, "console is not logged");
+    };
+    match log.tail_len(want).await {
+        Some(bytes) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], bytes).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "console log is not open"),
+    }
+}
+
+/// `since` and `console` of an events query, checked.
+/// A query mistake: the message of a 400 answer.
+type BadQuery = &'static str;
+
+fn filter(q: &HashMap<String, String>) -> Result<(u64, Option<String>), BadQuery> {
+    let since = match q.get("since").map(|s| s.parse::<u64>()) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return Err("since must be an event id (a number)"),
+    };
+    let console = q.get("console").cloned().filter(|g| !g.is_empty());
+    if console.as_ref().is_some_and(|g| g.len() > 1024) {
+        return Err("console pattern too long");
+    }
+    Ok((since, console))
+}
+
+fn wanted(e: &Event, glob: Option<&str>) -> bool {
+    glob.is_none_or(|g| glob_match(g, &e.console))
+}
+
+pub(super) async fn events(
+    State(st): State<Arc<HttpState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (since, glob) = match filter(&q) {
+        Ok(f) => f,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    let list: Vec<Value> = st
+        .alerts
+        .events_since(since)
+        .iter()
+        .filter(|e| wanted(e, glob.as_deref()))
+        .map(|e| e.to_json())
+        .collect();
+    Json(Value::Array(list)).into_response()
+}
+
+pub(super) async fn stream(
+    State(st): State<Arc<HttpState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let (mut since, glob) = match filter(&q) {
+        Ok(f) => f,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    // A reconnecting EventSource says where it got to.
+    if let Some(last) = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        since = since.max(last);
+    }
+    // Subscribe first, then read the history: nothing falls in between.
+    let live = st.alerts.subscribe();
+    let backlog: Vec<Arc<Event>> = if since > 0 || q.contains_key("since") {
+        st.alerts.events_since(since)
+    } else {
+        Vec::new()
+    };
+    let last_sent = backlog.last().map_or(since, |e| e.id);
+    Sse::new(event_stream(backlog, live, last_sent, glob))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn sse(e: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(e.id.to_string())
+        .event("alert")
+        .data(e.to_json().to_string())
+}
+
+fn event_stream(
+    backlog: Vec<Arc<Event>>,
+    live: broadcast::Receiver<Arc<Event>>,
+    last_sent: u64,
+    glob: Option<String>,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let first = stream::iter(
+        backlog
+            .into_iter()
+            .filter(|e| wanted(e, glob.as_deref()))
+            .map(|e| Ok(sse(&e)))
+            .collect::<Vec<_>>(),
+    );
+    let rest = stream::unfold(
+        (live, last_sent, glob),
+        |(mut live, mut last, glob)| async move {
+            loop {
+                match live.recv().await {
+                    Ok(e) if e.id > last => {
+                        last = e.id;
+                        if wanted(&e, glob.as_deref()) {
+                            return Some((Ok(sse(&e)), (live, last, glob)));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // Too slow a reader: say how many it missed; the events
+                        // are still in GET /api/v1/events.
+                        let note = SseEvent::default()
+                            .event("lagged")
+                            .data(json!({ "missed": n }).to_string());
+                        return Some((Ok(note), (live, last, glob)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    futures_util::StreamExt::chain(first, rest)
+}
