@@ -78,6 +78,8 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                 any::<u16>(),
             )),
             option::of("/etc/conman/[a-z]{1,8}\\.tokens"),
+            option::of("http://(127\\.0\\.0\\.1|\\[::1\\]|[a-z]{1,8}\\.example)(:[1-9][0-9]{0,3})?/[a-z/?=&]{0,12}"),
+            option::of("/usr/local/bin/[a-z]{1,8}( -[a-z]| '[a-z %]{1,6}'){0,3}"),
         ),
     )
         .prop_map(
@@ -89,7 +91,7 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                 (lb, nofile, pid, port),
                 (rc, sl),
                 (tw, ts, mc),
-                (pack, al, ev, http, tokens),
+                (pack, al, ev, http, tokens, hook, exec),
             )| {
                 let http: Option<std::net::SocketAddr> =
                     http.map(|(a, p)| format!("{a}:{p}").parse().expect("address"));
@@ -106,6 +108,8 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                     },
                     alerts: al.map(PathBuf::from),
                     eventlog: ev.map(PathBuf::from),
+                    alertwebhook: hook,
+                    alertexec: exec,
                     http,
                     httptokens: tokens.map(PathBuf::from),
                     coredump: cd,

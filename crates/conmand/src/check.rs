@@ -48,6 +48,8 @@ fn server_json(s: &ServerOpts, cli: &Cli) -> Value {
         },
         "alerts": path(&s.alerts),
         "eventlog": path(&s.eventlog),
+        "alertwebhook": s.alertwebhook,
+        "alertexec": s.alertexec,
         "http": s.http.map(|a| a.to_string()),
         "httptokens": path(&s.httptokens),
         "coredump": s.coredump,

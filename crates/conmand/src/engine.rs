@@ -138,6 +138,7 @@ impl Engine {
         let alerts = crate::alerts::AlertHub::start(
             rules,
             now.config.server.eventlog.clone(),
+            crate::alerts::Targets::of(&now.config.server),
             &alerts_tasks,
             alerts_stop.clone(),
         );
@@ -306,6 +307,8 @@ impl Engine {
             Err(e) => tracing::error!("{e}; keeping the alert rules in use"),
         }
         self.alerts.set_eventlog(new.config.server.eventlog.clone());
+        self.alerts
+            .set_targets(crate::alerts::Targets::of(&new.config.server));
         // HTTP tokens are read again (the listener itself moves only at restart).
         if let Some(path) = &new.config.server.httptokens {
             match crate::http::Tokens::load(path) {

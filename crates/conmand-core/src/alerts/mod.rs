@@ -16,6 +16,7 @@
 //! Nothing here reads a clock: callers pass monotonic milliseconds.
 
 pub mod rules;
+pub mod url;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -28,6 +28,12 @@ pub struct ServerOpts {
     /// `eventlog=FILE` (absolute): alert events appended as JSON lines. Not in
     /// ConMan.
     pub eventlog: Option<PathBuf>,
+    /// `alertwebhook=URL` (`http://HOST[:PORT][/PATH]`, checked): each alert
+    /// event POSTed as JSON. Not in ConMan.
+    pub alertwebhook: Option<String>,
+    /// `alertexec=PROG`: a shell command run per alert event, the event JSON on
+    /// its stdin. Not in ConMan.
+    pub alertexec: Option<String>,
     /// `http=ADDR:PORT`: the HTTP API and metrics listener (off when absent). Not
     /// in ConMan.
     pub http: Option<std::net::SocketAddr>,
@@ -73,6 +79,8 @@ impl Default for ServerOpts {
             alertpack: AlertPack::Builtin,
             alerts: None,
             eventlog: None,
+            alertwebhook: None,
+            alertexec: None,
             http: None,
             httptokens: None,
             coredump: false,

@@ -174,6 +174,12 @@ pub fn print(config: &Config) -> String {
     if let Some(p) = &s.httptokens {
         line(format!("server httptokens={}", quote(&p.to_string_lossy())));
     }
+    if let Some(u) = &s.alertwebhook {
+        line(format!("server alertwebhook={}", quote(u)));
+    }
+    if let Some(c) = &s.alertexec {
+        line(format!("server alertexec={}", quote(c)));
+    }
     if let Some(p) = &s.eventlog {
         line(format!("server eventlog={}", quote(&p.to_string_lossy())));
     }

@@ -52,7 +52,9 @@ pub struct Span {
 #[allow(missing_docs)]
 pub enum Keyword {
     Alertpack,
+    Alertexec,
     Alerts,
+    Alertwebhook,
     Console,
     Coredump,
     Coredumpdir,
@@ -87,9 +89,11 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword, in table order.
-    pub const ALL: [Keyword; 32] = [
+    pub const ALL: [Keyword; 34] = [
         Keyword::Alertpack,
+        Keyword::Alertexec,
         Keyword::Alerts,
+        Keyword::Alertwebhook,
         Keyword::Console,
         Keyword::Coredump,
         Keyword::Coredumpdir,
@@ -126,7 +130,9 @@ impl Keyword {
     pub fn as_str(self) -> &'static str {
         match self {
             Keyword::Alertpack => "ALERTPACK",
+            Keyword::Alertexec => "ALERTEXEC",
             Keyword::Alerts => "ALERTS",
+            Keyword::Alertwebhook => "ALERTWEBHOOK",
             Keyword::Console => "CONSOLE",
             Keyword::Coredump => "COREDUMP",
             Keyword::Coredumpdir => "COREDUMPDIR",
@@ -440,8 +446,10 @@ impl DirectiveKind {
         match self {
             DirectiveKind::Server => matches!(
                 k,
-                Alertpack
+                Alertexec
+                    | Alertpack
                     | Alerts
+                    | Alertwebhook
                     | Coredump
                     | Coredumpdir
                     | Eventlog

@@ -190,6 +190,18 @@ impl State<'_> {
             (Keyword::Httptokens, Value::Str(s)) => {
                 self.server.httptokens = (!is_blank(s)).then(|| self.abs(s));
             }
+            (Keyword::Alertwebhook, Value::Str(s)) => {
+                if is_blank(s) {
+                    self.server.alertwebhook = None;
+                } else {
+                    let url = crate::alerts::url::HttpUrl::parse(s)
+                        .map_err(|e| format!("invalid {kw} value \"{s}\": {e}"))?;
+                    self.server.alertwebhook = Some(url.to_string());
+                }
+            }
+            (Keyword::Alertexec, Value::Str(s)) => {
+                self.server.alertexec = (!is_blank(s)).then(|| s.trim().to_string());
+            }
             (Keyword::Eventlog, Value::Str(s)) => {
                 self.server.eventlog = (!is_blank(s)).then(|| self.abs(s));
             }

@@ -29,7 +29,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::snapshot::Snapshot;
 
+pub mod actions;
 mod watch;
+pub use actions::{ActionStats, Targets};
 pub use watch::Watch;
 
 /// Incidents waiting for the hub before consoles start dropping them.
@@ -192,6 +194,7 @@ pub struct AlertHub {
     dropped: AtomicU64,
     live: broadcast::Sender<Arc<Event>>,
     eventlog: Arc<Mutex<EventLog>>,
+    actions: Arc<actions::Actions>,
 }
 
 impl AlertHub {
@@ -200,6 +203,7 @@ impl AlertHub {
     pub fn start(
         rules: RuleSet,
         eventlog: Option<PathBuf>,
+        targets: Targets,
         tracker: &TaskTracker,
         cancel: CancellationToken,
     ) -> Arc<AlertHub> {
@@ -213,6 +217,7 @@ impl AlertHub {
             dropped: AtomicU64::new(0),
             live: broadcast::channel(256).0,
             eventlog: Arc::new(Mutex::new(EventLog::new(eventlog))),
+            actions: actions::Actions::start(targets, tracker, cancel.clone()),
         });
         tracker.spawn(hub.clone().run(rx, cancel));
         hub
@@ -224,6 +229,16 @@ impl AlertHub {
         if log.path != path {
             *log = EventLog::new(path);
         }
+    }
+
+    /// Point `server alertwebhook=` / `alertexec=` elsewhere (reload).
+    pub fn set_targets(&self, targets: Targets) {
+        self.actions.targets.set(targets);
+    }
+
+    /// Webhook and exec counters.
+    pub fn action_stats(&self) -> &ActionStats {
+        &self.actions.stats
     }
 
     /// SIGHUP/SIGUSR1: close the event log; the next event opens it again.
@@ -361,6 +376,7 @@ impl AlertHub {
                 st.last.insert(ev.console.clone(), ev.clone());
             }
             let _ = self.live.send(ev.clone());
+            self.actions.dispatch(&ev, actions.webhook, actions.exec);
             if !actions.eventlog {
                 continue;
             }

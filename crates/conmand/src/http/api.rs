@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Json;
@@ -62,6 +63,14 @@ pub(super) async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
             .load(std::sync::atomic::Ordering::Relaxed),
         dropped_alerts: hub.dropped(),
         alert_rules: hub.rules().0.rules().iter().filter(|r| r.enabled).count(),
+        webhook: {
+            let a = hub.action_stats();
+            [&a.webhook_sent, &a.webhook_failed, &a.webhook_dropped].map(|c| c.load(Relaxed))
+        },
+        exec: {
+            let a = hub.action_stats();
+            [&a.exec_ok, &a.exec_failed, &a.exec_dropped].map(|c| c.load(Relaxed))
+        },
     };
     (
         [(

@@ -40,6 +40,10 @@ pub struct Figures {
     pub dropped_alerts: u64,
     /// Alert rules in force.
     pub alert_rules: usize,
+    /// `alertwebhook` events: sent, failed (gave up), dropped (queue full).
+    pub webhook: [u64; 3],
+    /// `alertexec` runs: ok, failed, dropped (queue full).
+    pub exec: [u64; 3],
 }
 
 /// A label value, escaped: backslash, double quote and newline.
@@ -178,6 +182,27 @@ pub fn render(f: &Figures) -> String {
         "Alert rules in force.",
         f.alert_rules.to_string(),
     );
+    family(
+        &mut out,
+        "conman_alert_webhook_total",
+        "counter",
+        "Alert events for the webhook: sent (2xx), failed (every try failed), dropped (queue full).",
+    );
+    for (outcome, n) in ["sent", "failed", "dropped"].iter().zip(f.webhook) {
+        let _ = writeln!(
+            out,
+            "conman_alert_webhook_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    family(
+        &mut out,
+        "conman_alert_exec_total",
+        "counter",
+        "alertexec runs: ok (exit 0), failed, dropped (queue full).",
+    );
+    for (outcome, n) in ["ok", "failed", "dropped"].iter().zip(f.exec) {
+        let _ = writeln!(out, "conman_alert_exec_total{{outcome=\"{outcome}\"}} {n}");
+    }
     out
 }
 

@@ -270,6 +270,35 @@ fn server_alerts_and_eventlog() {
 }
 
 #[test]
+fn server_alert_webhook_and_exec() {
+    let s = server(
+        "server alertwebhook=\"HTTP://127.0.0.1:9000/hook\" alertexec=\" /usr/local/bin/page --team hpc \"",
+    );
+    assert_eq!(
+        s.alertwebhook.as_deref(),
+        Some("http://127.0.0.1:9000/hook")
+    );
+    assert_eq!(
+        s.alertexec.as_deref(),
+        Some("/usr/local/bin/page --team hpc")
+    );
+    let s = server("server alertwebhook=\"\" alertexec=\"\"");
+    assert_eq!((s.alertwebhook, s.alertexec), (None, None));
+    assert_eq!(
+        err1("server alertwebhook=\"https://hooks.example/x\"\n"),
+        "invalid ALERTWEBHOOK value \"https://hooks.example/x\": https is not supported: use an http:// URL (a local relay can forward to https)"
+    );
+    assert_eq!(
+        err1("server alertwebhook=\"127.0.0.1:9000\"\n"),
+        "invalid ALERTWEBHOOK value \"127.0.0.1:9000\": expected http://HOST[:PORT][/PATH]"
+    );
+    assert_eq!(
+        err1("console name=\"c\" dev=\"/bin/cat\" alertexec=\"x\"\n"),
+        "unrecognized token 'alertexec'"
+    );
+}
+
+#[test]
 fn server_http_needs_tokens_off_loopback() {
     let s = server("server http=\"127.0.0.1:9780\"");
     assert_eq!(s.http, Some("127.0.0.1:9780".parse().unwrap()));
