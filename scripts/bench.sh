@@ -17,7 +17,12 @@
 #
 # Options:
 #   --workloads LIST   comma list of unix,telnet,flood,storm,echo (default: all)
-#   --daemons LIST     comma list of ours,stock (default: both)
+#   --daemons LIST     comma list of ours,ours-noalerts,stock (default: ours,stock).
+#                      ours: built-in alert rules on (the default) and the HTTP
+#                      listener up; after the window, GET /metrics and
+#                      GET /api/v1/consoles are timed (5 each, curl: p50 and max).
+#                      ours-noalerts: the same with server alertpack="off", so
+#                      ours/ours-noalerts is the cost of alert matching.
 #   --window S         measurement window in seconds (default 30; flood uses --flood-window)
 #   --warmup S         settle time after all consoles are connected (default 5)
 #   --flood-window S   (default 10)       --flood-n N  (default 10)
@@ -102,7 +107,18 @@ cputicks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 status_kb() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status" 2>/dev/null; }
 stat_field() { tr ' ' '\n' < "$1" 2>/dev/null | awk -F= -v k="$2" '$1==k{print $2}'; }
 logbytes() { du -sb "$1" 2>/dev/null | cut -f1; }
-daemon_bin() { if [ "$1" = ours ]; then echo "$OURS"; else echo "$STOCK"; fi; }
+daemon_bin() { case "$1" in ours*) echo "$OURS" ;; *) echo "$STOCK" ;; esac; }
+
+# time_get URL: "p50_ms max_ms bytes" of 5 GETs (curl's time_total).
+time_get() {
+  local i code t size ms=() bytes=0
+  for i in 1 2 3 4 5; do
+    read -r code t size < <(curl -s -o /dev/null --max-time 20 -w '%{http_code} %{time_total} %{size_download}\n' "$1")
+    [ "$code" = 200 ] || { echo "NA NA 0"; return; }
+    ms+=("$(awk -v t="$t" 'BEGIN{printf "%.1f", t*1000}')"); bytes=$size
+  done
+  printf '%s\n' "${ms[@]}" | sort -n | awk -v b="$bytes" '{v[NR]=$1} END{printf "%s %s %s", v[3], v[5], b}'
+}
 
 # End a PID we started: TERM, up to 15 s, then KILL.
 stop_pid() {
@@ -135,7 +151,11 @@ run_case() {
   local i
   for i in $(seq 300); do [ -f "$dir/socks/loadgen.ready" ] && break; sleep 0.1; done
   local port; port=$("$LOADGEN" freeport)
+  local hport=""
+  case "$who" in ours*) hport=$("$LOADGEN" freeport) ;; esac
   {
+    [ -n "$hport" ] && echo "server http=\"127.0.0.1:$hport\""
+    [ "$who" = ours-noalerts ] && echo 'server alertpack="off"'
     echo "server loopback=on"
     echo "server port=$port"
     echo "server logdir=\"$dir/logs\""
@@ -200,6 +220,12 @@ run_case() {
     local q0; q0=$(now_ms)
     timeout 20 "$CONMAN" -d "127.0.0.1:$port" -q > /dev/null 2>&1 && q_ms=$(( $(now_ms) - q0 ))
   fi
+  local http_fields=""
+  if [ -n "$hport" ] && command -v curl > /dev/null; then
+    local m a
+    m=$(time_get "http://127.0.0.1:$hport/metrics"); a=$(time_get "http://127.0.0.1:$hport/api/v1/consoles")
+    http_fields="metrics_p50_ms=$(echo "$m" | cut -d' ' -f1) metrics_max_ms=$(echo "$m" | cut -d' ' -f2) metrics_bytes=$(echo "$m" | cut -d' ' -f3) api_p50_ms=$(echo "$a" | cut -d' ' -f1) api_max_ms=$(echo "$a" | cut -d' ' -f2) api_bytes=$(echo "$a" | cut -d' ' -f3)"
+  fi
   local alive_end=yes; kill -0 "$cm" 2>/dev/null || alive_end=no
   local errs; errs=$(grep -c -i -E 'too many|unable|error' "$dir/conmand.out")
   stop_pid "$cm"; forget_pid "$cm"
@@ -211,7 +237,7 @@ run_case() {
   logbps=$(awk -v a="$b1" -v b="$b0" -v s="$secs" 'BEGIN{printf "%.0f", (a-b)/s}')
   sentbps=$(awk -v a="${s1:-0}" -v b="${s0:-0}" -v s="$secs" 'BEGIN{printf "%.0f", (a-b)/s}')
   expect=$((n * 120))
-  emit "wl=$wl who=$who n=$n ok=$alive_end connected=$up said_connected=$said up_s=$up_s secs=$secs cpu=$cpu loadgen_cpu=$gcpu rss0=$rss0 rss1=$rss1 hwm=$hwm threads=$thr fds=$fds log_Bps=$logbps sent_Bps=$sentbps expect_Bps=$expect query_ms=$q_ms errors=$errs $extra"
+  emit "wl=$wl who=$who n=$n ok=$alive_end connected=$up said_connected=$said up_s=$up_s secs=$secs cpu=$cpu loadgen_cpu=$gcpu rss0=$rss0 rss1=$rss1 hwm=$hwm threads=$thr fds=$fds log_Bps=$logbps sent_Bps=$sentbps expect_Bps=$expect query_ms=$q_ms errors=$errs $http_fields $extra"
   [ "$KEEP" = 1 ] || rm -rf "$dir/logs"
 }
 
@@ -226,7 +252,7 @@ for wl in unix telnet flood storm echo; do
     echo) list=("$ECHO_N") ;;
   esac
   for n in "${list[@]}"; do
-    for who in ours stock; do
+    for who in ours ours-noalerts stock; do
       has "$DAEMONS" "$who" && run_case "$wl" "$who" "$n"
     done
   done
@@ -255,6 +281,7 @@ table() {
     [ -n "$(get "$r" p50_us)" ] && extra="echo p50=$(get "$r" p50_us) µs p99=$(get "$r" p99_us) µs max=$(get "$r" max_us) µs"
     [ -n "$(get "$r" storm_failed)" ] && extra="storm failed: $(get "$r" storm_failed)"
     [ -n "$(get "$r" echo_failed)" ] && extra="echo failed: $(get "$r" echo_failed)"
+    [ -n "$(get "$r" metrics_p50_ms)" ] && extra="${extra:+$extra; }GET /metrics p50 $(get "$r" metrics_p50_ms) ms max $(get "$r" metrics_max_ms) ms ($(get "$r" metrics_bytes) B), /api/v1/consoles p50 $(get "$r" api_p50_ms) ms max $(get "$r" api_max_ms) ms ($(get "$r" api_bytes) B)"
     [ "$wl" = flood ] && extra="log $(awk -v b="$(get "$r" log_Bps)" 'BEGIN{printf "%.1f", b/1e6}') MB/s, sent $(awk -v b="$(get "$r" sent_Bps)" 'BEGIN{printf "%.1f", b/1e6}') MB/s"
     local logcol; logcol="$(get "$r" log_Bps) ($(get "$r" expect_Bps))"
     [ "$wl" = flood ] && logcol="$(get "$r" log_Bps) (flood)"
@@ -283,8 +310,23 @@ machine() {
   echo "- command: \`scripts/bench.sh $ORIG_ARGS\` (window ${WINDOW} s, warm-up ${WARMUP} s, flood window ${FLOOD_WINDOW} s; CPU = utime+stime of the daemon over the window, 100 % = one core)"
 }
 
+# Alerts on (ours) against off (ours-noalerts), when both ran.
+alert_ratios() {
+  grep -qP "\twho=ours-noalerts\t" "$RESULTS" || return 0
+  echo
+  echo "| workload | N | CPU alerts on/off | log B/s alerts on/off |"
+  echo "|---|---|---|---|"
+  local r
+  while IFS= read -r r; do
+    [ "$(get "$r" who)" = ours ] || continue
+    local wl n s; wl=$(get "$r" wl); n=$(get "$r" n); s=$(row "$wl" ours-noalerts "$n")
+    [ -n "$s" ] && [ "$(get "$s" ok)" = yes ] || continue
+    echo "| $wl | $n | $(ratio "$(get "$r" cpu)" "$(get "$s" cpu)") | $(ratio "$(get "$r" log_Bps)" "$(get "$s" log_Bps)") |"
+  done < "$RESULTS"
+}
+
 REPORT=$WORK/report.md
-{ machine; echo; table; echo; ratios; } > "$REPORT"
+{ machine; echo; table; echo; ratios; alert_ratios; } > "$REPORT"
 echo >&2
 cat "$REPORT"
 
@@ -306,6 +348,11 @@ if [ "$SMOKE" = 1 ]; then
       storm) [ "$(get "$r" attached)" = "$n" ] || { echo "smoke: storm: not all attached" >&2; fail=1; } ;;
       echo) [ -n "$(get "$r" p50_us)" ] || { echo "smoke: echo: no round trips" >&2; fail=1; } ;;
     esac
+    if command -v curl > /dev/null; then
+      case "$(get "$r" metrics_p50_ms) $(get "$r" api_p50_ms)" in
+        *NA*|" "*|*" ") echo "smoke: $wl: GET /metrics or /api/v1/consoles failed" >&2; fail=1 ;;
+      esac
+    fi
   done < "$RESULTS"
   [ "$(wc -l < "$RESULTS")" -ge 5 ] || { echo "smoke: missing workloads" >&2; fail=1; }
   [ "$fail" = 0 ] && echo "smoke: ok" >&2
