@@ -452,7 +452,10 @@ impl State<'_> {
                 if self.probe.file_kind(&dir) != FileKind::Directory {
                     continue;
                 }
-                let cand = dir.join(arg0);
+                // Written with its components, so "/usr//share/" and "/usr/share"
+                // give one program path (the printer writes the directory back
+                // that way; a reload must not see a change).
+                let cand: PathBuf = dir.join(arg0).components().collect();
                 if self.probe.is_executable(&cand) {
                     found = Some(cand);
                     break;
