@@ -99,7 +99,10 @@ impl RuleSet {
             None
         } else {
             Some(
+                // Leftmost-first lets the crate use its SIMD (Teddy) searcher for
+                // a few dozen literals; only "is there one" is asked anyway.
                 AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostFirst)
                     .build(&needles)
                     .map_err(|e| CompileError::Combined(e.to_string()))?,
             )
@@ -230,6 +233,9 @@ pub struct Scanner {
     fired: Vec<Fired>,
     reset_at: Option<u64>,
     last_ms: u64,
+    /// Tests turn the fast path off to compare it with the line-by-line one.
+    #[cfg(test)]
+    no_skim: bool,
 }
 
 impl Scanner {
@@ -247,6 +253,8 @@ impl Scanner {
             fired: Vec::new(),
             reset_at: None,
             last_ms: 0,
+            #[cfg(test)]
+            no_skim: false,
         }
     }
 
@@ -258,6 +266,14 @@ impl Scanner {
     /// Console output. Finished incidents are appended to `out`.
     pub fn feed(&mut self, data: &[u8], now_ms: u64, out: &mut Vec<Incident>) {
         self.last_ms = now_ms;
+        #[cfg(test)]
+        let skim = !self.no_skim;
+        #[cfg(not(test))]
+        let skim = true;
+        if skim && self.skim(data) {
+            self.offset += data.len() as u64;
+            return;
+        }
         let mut i = 0;
         while i < data.len() {
             if self.esc == Esc::None {
@@ -314,6 +330,91 @@ impl Scanner {
             }
         }
         self.offset += data.len() as u64;
+    }
+
+    /// The fast path, taken when it gives exactly what the line-by-line path would:
+    /// nothing is open, every rule has a literal prefix, `data` is plain text
+    /// (printable bytes and line ends; a `\r` only before `\n`), so each cleaned
+    /// line is a prefix of its raw bytes, and the prefilter finds no literal in
+    /// the raw bytes (with the unfinished line before them): then no line can
+    /// match and only the line state and the context ring change. False when
+    /// `data` must go line by line (nothing was changed then).
+    fn skim(&mut self, data: &[u8]) -> bool {
+        let rules = &self.rules;
+        if self.esc != Esc::None || !self.open.is_empty() || !rules.unfiltered.is_empty() {
+            return false;
+        }
+        let Some(pre) = rules.prefilter.as_ref() else {
+            return false;
+        };
+        if !plain(data) {
+            return false;
+        }
+        let first_end = memchr::memchr(b'\n', data).unwrap_or(data.len());
+        if !self.line.is_empty() {
+            let mut joined = Vec::with_capacity(self.line.len() + first_end);
+            joined.extend_from_slice(&self.line);
+            joined.extend_from_slice(&data[..first_end]);
+            if pre.is_match(&joined[..]) {
+                return false;
+            }
+        }
+        if pre.is_match(data) {
+            return false;
+        }
+        match memchr::memrchr(b'\n', data) {
+            None => self.extend_line(data),
+            Some(last) => {
+                self.remember_lines(&data[..last]);
+                self.line.clear();
+                self.extend_line(&data[last + 1..]);
+                self.line_start = self.offset + last as u64 + 1;
+            }
+        }
+        true
+    }
+
+    /// Plain bytes onto the current line, as the line-by-line path keeps them.
+    fn extend_line(&mut self, plain: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.line.len());
+        self.line.extend_from_slice(&plain[..plain.len().min(room)]);
+    }
+
+    /// `complete`: plain whole lines (the first continuing the current line), the
+    /// last one without its `\n`. The context ring gets the ones it keeps.
+    fn remember_lines(&mut self, complete: &[u8]) {
+        let keep = self.rules.max_before;
+        if keep == 0 {
+            return;
+        }
+        // The last `keep` lines, oldest first.
+        let mut ends = Vec::with_capacity(keep);
+        let mut end = complete.len();
+        let mut reached_first = false;
+        while ends.len() < keep {
+            match memchr::memrchr(b'\n', &complete[..end]) {
+                Some(nl) => {
+                    ends.push((nl + 1, end));
+                    end = nl;
+                }
+                None => {
+                    ends.push((0, end));
+                    reached_first = true;
+                    break;
+                }
+            }
+        }
+        for &(start, end) in ends.iter().rev() {
+            let raw = &complete[start..end];
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let mut line = Vec::new();
+            if start == 0 && reached_first {
+                line.extend_from_slice(&self.line);
+            }
+            let room = MAX_LINE.saturating_sub(line.len());
+            line.extend_from_slice(&raw[..raw.len().min(room)]);
+            self.remember(&String::from_utf8_lossy(&line));
+        }
     }
 
     /// When [`Scanner::expire`] has something to do, if ever.
@@ -456,6 +557,29 @@ impl Scanner {
             self.ring_lines -= 1;
         }
     }
+}
+
+/// Printable bytes and line ends only, a `\r` only right before a `\n`: text
+/// the line-by-line path keeps as it is (bar the `\r`).
+fn plain(data: &[u8]) -> bool {
+    // One pass the compiler can vectorise, then the few line-end bytes checked.
+    let controls: usize = data
+        .chunks(255)
+        .map(|c| {
+            // A u8 sum per 255 bytes cannot overflow and vectorises well.
+            c.iter()
+                .map(|&b| u8::from(b < 0x20) | u8::from(b == 0x7f))
+                .fold(0u8, u8::wrapping_add) as usize
+        })
+        .sum();
+    let mut line_ends = 0;
+    for nl in memchr::memchr_iter(b'\n', data) {
+        line_ends += 1;
+        if nl > 0 && data[nl - 1] == b'\r' {
+            line_ends += 1;
+        }
+    }
+    controls == line_ends
 }
 
 #[cfg(test)]

@@ -189,6 +189,36 @@ fn healthy_look_alikes_do_not_alert() {
     }
 }
 
+/// Text the skimming property is built from: plain lines, incidents, line ends
+/// of every kind, escapes, tabs, DEL, bytes that are not UTF-8, over-long lines.
+const PIECES: &[&str] = &[
+    "c0001 seq 00000001 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n",
+    "[   12.345678] eth0: link up, 1000 Mbps, full duplex\r\n",
+    "login: ",
+    "\n",
+    "\r\n",
+    "\r",
+    "[  101.2] Kernel panic - not syncing: Fatal exception\r\n",
+    "[  55.1] BUG: kernel NULL pointer dereference, address: 0000000000000008\r\n",
+    "---[ end trace 0000000000000000 ]---\r\n",
+    "Kernel pan",
+    "ic - not syncing: split across reads\n",
+    "\x1b[1;31mKernel panic\x1b[0m - not syncing: coloured\r\n",
+    "Kernel\tpanic - not syncing: tab\r\n",
+    "Kernel\rpanic - not syncing: bare CR\r\n",
+    "a\x7fb\x00c\x07\n",
+    "\u{e9}t\u{e9} caf\u{e9} \u{2014} ok\r\n",
+    "Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org)\r\n",
+    "INFO: task kworker/3:1:123 blocked for more than 120 seconds.\r\n",
+    concat!(
+        "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+        "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+        "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+        "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
+        "yyyyyyyyyyyyyyyyyyyy Kernel panic - not syncing: past the line limit\r\n"
+    ),
+];
+
 proptest! {
     /// However the output is cut into reads, the same incidents come out.
     #[test]
@@ -206,6 +236,48 @@ proptest! {
         }
         s.finish(1000, &mut out);
         prop_assert_eq!(out, whole);
+    }
+
+    /// The fast path (whole plain reads with no literal in them) leaves the
+    /// scanner exactly as the line-by-line path does: same incidents, same
+    /// unfinished line, offsets and context, whatever the text and the cuts.
+    #[test]
+    fn skimming_changes_nothing(
+        pieces in proptest::collection::vec(0usize..PIECES.len(), 0..120),
+        cuts in proptest::collection::vec(0usize..8192, 0..30),
+        quiet in proptest::collection::vec(any::<bool>(), 30),
+    ) {
+        let text: Vec<u8> = pieces.iter().flat_map(|&p| PIECES[p].bytes()).collect();
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
+        cuts.push(0);
+        cuts.push(text.len());
+        cuts.sort();
+        let set = pack();
+        let mut fast = Scanner::new(set.clone());
+        let mut slow = Scanner::new(set);
+        slow.no_skim = true;
+        let (mut fo, mut so) = (Vec::new(), Vec::new());
+        let mut now = 1_000;
+        for (k, w) in cuts.windows(2).enumerate() {
+            let chunk = &text[w[0]..w[1]];
+            fast.feed(chunk, now, &mut fo);
+            slow.feed(chunk, now, &mut so);
+            if quiet[k % quiet.len()] {
+                now += SETTLE_MS;
+                fast.expire(now, &mut fo);
+                slow.expire(now, &mut so);
+            }
+            now += 1;
+            prop_assert_eq!(&fast.line, &slow.line);
+            prop_assert_eq!(fast.line_start, slow.line_start);
+            prop_assert_eq!(fast.offset, slow.offset);
+            prop_assert_eq!(&fast.ring, &slow.ring);
+            prop_assert_eq!(fast.ring_lines, slow.ring_lines);
+            prop_assert_eq!(&fo, &so);
+        }
+        fast.finish(now, &mut fo);
+        slow.finish(now, &mut so);
+        prop_assert_eq!(fo, so);
     }
 
     /// Arbitrary bytes never panic and never produce a line over the limit.

@@ -335,6 +335,11 @@ impl AlertHub {
         self.lock().last.get(console).cloned()
     }
 
+    /// The latest event of every console that had one (one lock for all).
+    pub fn last_all(&self) -> HashMap<Arc<str>, Arc<Event>> {
+        self.lock().last.clone()
+    }
+
     /// Live events (for streaming); lagging receivers lose the oldest.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.live.subscribe()
