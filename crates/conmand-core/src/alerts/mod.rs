@@ -404,6 +404,11 @@ impl Scanner {
                 }
             }
         }
+        if !reached_first {
+            // `keep` new lines: everything older would be dropped for them.
+            self.ring.clear();
+            self.ring_lines = 0;
+        }
         for &(start, end) in ends.iter().rev() {
             let raw = &complete[start..end];
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -549,11 +554,13 @@ impl Scanner {
         self.ring.push_back(b'\n');
         self.ring_lines += 1;
         while self.ring.len() > RING_BYTES || self.ring_lines > max_lines {
-            while let Some(b) = self.ring.pop_front() {
-                if b == b'\n' {
-                    break;
-                }
-            }
+            // Drop the oldest line.
+            let (a, b) = self.ring.as_slices();
+            let cut = memchr::memchr(b'\n', a)
+                .map(|p| p + 1)
+                .or_else(|| memchr::memchr(b'\n', b).map(|p| a.len() + p + 1))
+                .unwrap_or(self.ring.len());
+            self.ring.drain(..cut);
             self.ring_lines -= 1;
         }
     }
