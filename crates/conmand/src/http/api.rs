@@ -100,34 +100,80 @@ fn alert_counts(st: &HttpState) -> HashMap<Arc<str>, u64> {
 
 type Clients = Vec<(String, String, &'static str)>;
 
-/// One console as the API shows it. Pure: the caller asked the actor who is
-/// attached (`clients`) beforehand.
+/// A JSON string literal of `v` onto `out`.
+fn json_str(out: &mut String, v: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// One console as the API shows it, written onto `out` (9,000 of them are 1.7 MB:
+/// written directly, not through a JSON tree). Pure: the caller asked the actor
+/// who is attached (`clients`) beforehand.
 fn console_json(
+    out: &mut String,
     h: &ConsoleHandle,
     alerts: u64,
     last: Option<&Arc<Event>>,
     clients: Clients,
-) -> Value {
+) {
+    use std::fmt::Write as _;
     let s = h.stats();
-    let clients: Vec<Value> = clients
-        .into_iter()
-        .map(|(user, host, mode)| json!({ "user": user, "host": host, "mode": mode }))
-        .collect();
-    let last_alert = last.map(|e| {
-        json!({ "id": e.id, "rule": &*e.rule, "severity": e.severity.as_str(), "line": e.line })
-    });
-    json!({
-        "name": h.name(),
-        "kind": h.def.spec.kind(),
-        "state": s.state.as_str(),
-        "since": rfc3339(s.since_ms),
-        "last_output": s.last_output_ms.map(rfc3339),
-        "bytes": s.bytes,
-        "reconnects": s.reconnects,
-        "clients": clients,
-        "alerts": alerts,
-        "last_alert": last_alert,
-    })
+    out.push_str("{\"name\":");
+    json_str(out, h.name());
+    let _ = write!(
+        out,
+        ",\"kind\":\"{}\",\"state\":\"{}\",\"since\":\"{}\",\"last_output\":",
+        h.def.spec.kind(),
+        s.state.as_str(),
+        rfc3339(s.since_ms)
+    );
+    match s.last_output_ms {
+        Some(ms) => {
+            let _ = write!(out, "\"{}\"", rfc3339(ms));
+        }
+        None => out.push_str("null"),
+    }
+    let _ = write!(
+        out,
+        ",\"bytes\":{},\"reconnects\":{},\"clients\":[",
+        s.bytes, s.reconnects
+    );
+    for (i, (user, host, mode)) in clients.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"user\":");
+        json_str(out, user);
+        out.push_str(",\"host\":");
+        json_str(out, host);
+        let _ = write!(out, ",\"mode\":\"{mode}\"}}");
+    }
+    let _ = write!(out, "],\"alerts\":{alerts},\"last_alert\":");
+    match last {
+        Some(e) => {
+            let _ = write!(out, "{{\"id\":{},\"rule\":", e.id);
+            json_str(out, &e.rule);
+            let _ = write!(out, ",\"severity\":\"{}\",\"line\":", e.severity.as_str());
+            json_str(out, &e.line);
+            out.push('}');
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
 }
 
 /// The JSON of `list`, built off the runtime threads (9,000 consoles are tens of
@@ -144,24 +190,26 @@ async fn consoles_json(st: &Arc<HttpState>, list: Vec<ConsoleHandle>) -> Vec<u8>
     tokio::task::spawn_blocking(move || {
         let counts = alert_counts(&st);
         let last = st.alerts.last_all();
-        let mut out: Vec<Value> = list
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                console_json(
-                    h,
-                    counts.get(h.name()).copied().unwrap_or(0),
-                    last.get(h.name()),
-                    clients.remove(&i).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let doc = if single {
-            out.pop().unwrap_or_default()
-        } else {
-            Value::Array(out)
-        };
-        serde_json::to_vec(&doc).unwrap_or_default()
+        let mut out = String::with_capacity(64 + list.len() * 200);
+        if !single {
+            out.push('[');
+        }
+        for (i, h) in list.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            console_json(
+                &mut out,
+                h,
+                counts.get(h.name()).copied().unwrap_or(0),
+                last.get(h.name()),
+                clients.remove(&i).unwrap_or_default(),
+            );
+        }
+        if !single {
+            out.push(']');
+        }
+        out.into_bytes()
     })
     .await
     .unwrap_or_default()
@@ -333,4 +381,19 @@ fn event_stream(
         },
     );
     futures_util::StreamExt::chain(first, rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What `json_str` writes, a JSON parser reads back as the same string.
+        #[test]
+        fn strings_read_back(v in "\\PC*|[\\x00-\\x7f]{0,40}") {
+            let mut out = String::new();
+            super::json_str(&mut out, &v);
+            prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), v);
+        }
+    }
 }
