@@ -108,7 +108,12 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                     },
                     alerts: al.map(PathBuf::from),
                     eventlog: ev.map(PathBuf::from),
-                    alertwebhook: hook,
+                    // Stored as the parser writes it back (no ":80", lower-case scheme).
+                    alertwebhook: hook.map(|u| {
+                        conmand_core::alerts::url::HttpUrl::parse(&u)
+                            .expect("generated URL")
+                            .to_string()
+                    }),
                     alertexec: exec,
                     http,
                     httptokens: tokens.map(PathBuf::from),
