@@ -305,6 +305,12 @@ fn bind_http(
     };
     let tokens = match &config.server.httptokens {
         Some(path) => Some(crate::http::Tokens::load(path).map_err(|e| join(&e))?),
+        None if !addr.ip().is_loopback() => {
+            // The parser never lets this through; refuse rather than serve openly.
+            return Err(format!(
+                "Refusing HTTP on {addr} without server httptokens (not a loopback address)"
+            ));
+        }
         None => None,
     };
     let listener = crate::server::listen(addr)

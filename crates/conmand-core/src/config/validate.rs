@@ -762,6 +762,9 @@ pub(super) fn validate(syn: Syntax, origin: &str, probe: &dyn FsProbe) -> Parsed
                 "HTTP on {addr} is reachable from other hosts: set server httptokens=\"FILE\" (or use a loopback address)"
             ),
         });
+        // Never fail open: the daemon starts despite most errors (as ConMan does),
+        // so the listener is dropped, not kept without authentication.
+        st.server.http = None;
     }
     if st.consoles.is_empty() {
         let msg = format!("Configuration \"{origin}\" has no consoles defined");

@@ -320,6 +320,9 @@ fn server_http_needs_tokens_off_loopback() {
             "HTTP on 0.0.0.0:9780 is reachable from other hosts: set server httptokens=\"FILE\" (or use a loopback address)".to_string()
         )]
     );
+    // The daemon starts despite errors: the unauthenticated listener is gone.
+    let p = parse(&format!("server http=\"0.0.0.0:9780\"\n{T}"));
+    assert_eq!(p.config.server.http, None);
     // Tokens given later in the file count too.
     let p = parse(&format!(
         "server http=\"0.0.0.0:9780\"\nserver httptokens=\"/etc/conman/http.tokens\"\n{T}"
