@@ -235,6 +235,7 @@ impl Engine {
         self.consoles.tracker.spawn(crate::http::serve(
             listener,
             state,
+            self.consoles.tracker.clone(),
             self.consoles.cancel.child_token(),
         ));
     }

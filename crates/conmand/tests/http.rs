@@ -555,3 +555,65 @@ async fn the_daemon_serves_http_and_refuses_exposed_tokens() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A connection that never sends a request is closed after the header timeout,
+/// and it does not keep a slot (the API still answers meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let srv = TestServer::start(vec![test_console("t")], ServerOpts::default()).await;
+    let addr = http(&srv, None).await;
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(curl(addr, "/api/v1/consoles/t", &[]).await.status, 200);
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(conmand::http::HEADER_TIMEOUT + WAIT, idle.read(&mut buf))
+        .await
+        .expect("the silent connection was never closed")
+        .unwrap_or(0);
+    // hyper may answer 408 before closing; either way the connection ends.
+    if n > 0 {
+        assert!(buf.starts_with(b"HTTP/1.1 408"), "{:?}", &buf[..n]);
+        let mut rest = Vec::new();
+        within("close after 408", idle.read_to_end(&mut rest))
+            .await
+            .unwrap();
+    }
+    srv.stop().await;
+}
+
+/// An event stream reader does not hold the daemon's shutdown up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_for_event_stream_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sa = dir.path().join("a.sock");
+    let la = UnixListener::bind(&sa).unwrap();
+    let srv = TestServer::start_in(dir, vec![unix_console("a", &sa)], ServerOpts::default()).await;
+    let mut da = unix_device(&srv, &la, "a").await;
+    let addr = http(&srv, None).await;
+    da.write_all(PANIC).await.unwrap();
+    let hub = srv.daemon.as_ref().unwrap().alerts().clone();
+    eventually("event 1", || hub.events_since(0).len() == 1).await;
+    let mut reader = tokio::process::Command::new("curl")
+        .args(["-s", "-N", "--max-time", "60"])
+        .arg(format!("http://{addr}/api/v1/events/stream?since=0"))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
+    loop {
+        let l = within("an SSE line", lines.next_line())
+            .await
+            .unwrap()
+            .unwrap();
+        if l.starts_with("data:") {
+            break;
+        }
+    }
+    // The reader is connected and streaming; shutdown must not wait for it (the
+    // engine's own bound for its tasks is 10 s).
+    tokio::time::timeout(std::time::Duration::from_secs(5), srv.stop())
+        .await
+        .expect("shutdown waited for the event stream");
+    let _ = reader.kill().await;
+}

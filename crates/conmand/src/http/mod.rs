@@ -2,8 +2,9 @@
 //! (consoles, log tails, alert events and their live stream). See `docs/http.md`.
 //!
 //! The listener is bounded like the console port: at most [`MAX_CONNECTIONS`]
-//! connections at once (more wait in the kernel's backlog), log tails at most
-//! [`MAX_TAILS`] at a time. Nothing here holds a console: state is read from the
+//! connections at once (more wait in the kernel's backlog), each closed if it
+//! sends no request within [`HEADER_TIMEOUT`]; log tails at most [`MAX_TAILS`]
+//! at a time. Nothing here holds a console: state is read from the
 //! consoles' published counters, and only consoles with clients are asked who
 //! they are.
 //!
@@ -15,7 +16,6 @@ mod api;
 pub mod metrics;
 pub mod tokens;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -24,9 +24,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::alerts::AlertHub;
 use crate::frontend::Frontend;
@@ -98,102 +99,56 @@ async fn authenticate(State(st): State<Arc<HttpState>>, mut req: Request, next: 
     next.run(req).await
 }
 
-/// Serve on `listener` until `cancel` fires.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>, cancel: CancellationToken) {
-    let limited = Limited {
-        inner: listener,
-        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-    };
+/// A connection that has not sent a request's headers within this is closed.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serve on `listener` until `cancel` fires; connections are tasks on `tracker`.
+///
+/// At most [`MAX_CONNECTIONS`] at once (more wait in the kernel's backlog); one
+/// that sends no request headers within [`HEADER_TIMEOUT`] is closed. At shutdown
+/// every connection is dropped, event streams included (nothing here is worth
+/// holding the daemon's exit for).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+) {
     let app = router(state);
-    if let Err(e) = axum::serve(limited, app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
-    {
-        tracing::error!("HTTP listener failed: {e}");
-    }
-}
-
-/// A TCP listener that holds at most [`MAX_CONNECTIONS`] connections.
-struct Limited {
-    inner: TcpListener,
-    slots: Arc<Semaphore>,
-}
-
-/// A connection and its slot.
-pub struct LimitedStream {
-    stream: TcpStream,
-    _slot: OwnedSemaphorePermit,
-}
-
-impl axum::serve::Listener for Limited {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok(slot) = self.slots.clone().acquire_owned().await else {
-                // The semaphore is never closed.
-                continue;
-            };
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        LimitedStream {
-                            stream,
-                            _slot: slot,
-                        },
-                        addr,
-                    );
-                }
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => return,
+            },
+            _ = cancel.cancelled() => return,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
                 Err(e) => {
                     // EMFILE and friends: say so, give the system a moment.
-                    tracing::warn!(
-                        "HTTP accept failed: {}",
-                        conmand_core::oserror::strerror(&e)
-                    );
-                    drop(slot);
+                    tracing::warn!("HTTP accept failed: {}", conmand_core::oserror::strerror(&e));
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
                 }
+            },
+            _ = cancel.cancelled() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let cancel = cancel.clone();
+        tracker.spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = cancel.cancelled() => {}
             }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-impl tokio::io::AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+            drop(slot);
+        });
     }
 }
