@@ -304,6 +304,10 @@ impl Engine {
         // Alert rules apply to running consoles without a restart; a file with
         // mistakes keeps the rules in force.
         match crate::alerts::load(&new.config) {
+            // Unchanged rules are kept as they are: a new set would restart every
+            // console's scanner (open incidents, de-dup windows), and logrotate
+            // may send SIGHUP every night.
+            Ok(rules) if rules.rules() == self.alerts.rules().0.rules() => {}
             Ok(rules) => self.alerts.set_rules(rules),
             Err(e) => tracing::error!("{e}; keeping the alert rules in use"),
         }

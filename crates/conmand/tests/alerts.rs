@@ -212,5 +212,32 @@ async fn a_reload_changes_the_rules_of_running_consoles_and_a_bad_file_keeps_the
         h.events_since(0).iter().any(|e| &*e.rule == "kernel-panic")
     })
     .await;
+    // A reload that changes nothing in the rules (logrotate's nightly SIGHUP)
+    // keeps them, and with them the consoles' de-dup windows: the same panic
+    // again is held back, not raised.
+    let (_, generation) = h.rules();
+    let mut same = config.clone();
+    same.server.alertpack = conmand_core::config::AlertPack::Builtin;
+    engine.reload(same).await;
+    assert_eq!(h.rules().1, generation, "unchanged rules were replaced");
+    da.write_all(PANIC).await.unwrap();
+    da.write_all(b"md/raid1:md0: Disk failure on sdc1\r\n")
+        .await
+        .unwrap();
+    // The raid rule is off now; a marker rule fires instead: use an oops as the
+    // sentinel that output after the panic was scanned.
+    da.write_all(b"[  55.1] BUG: kernel NULL pointer dereference, address: 0000000000000008\r\n")
+        .await
+        .unwrap();
+    eventually("the oops after the repeated panic", || {
+        h.events_since(0).iter().any(|e| &*e.rule == "oops")
+    })
+    .await;
+    let panics = h
+        .events_since(0)
+        .iter()
+        .filter(|e| &*e.rule == "kernel-panic")
+        .count();
+    assert_eq!(panics, 1, "the repeat inside the de-dup window was raised");
     srv.stop().await;
 }

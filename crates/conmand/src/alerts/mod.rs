@@ -459,11 +459,15 @@ impl EventLog {
             self.file = None;
         }
         if self.file.is_none() {
-            match std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&path)
-            {
+            // As every file the daemon writes: directories made, no symlink
+            // followed at the file's name (crate::outfile).
+            let how = crate::outfile::AppendFile {
+                mode: 0o644,
+                read: false,
+                lock: false,
+                truncate: false,
+            };
+            match crate::outfile::open_append(&path, how) {
                 Ok(f) => self.file = Some(f),
                 Err(e) => {
                     self.fail(&path, &e);
@@ -479,19 +483,15 @@ impl EventLog {
                 Ok(()) => self.failing = false,
                 Err(e) => {
                     self.file = None;
-                    self.fail(&path, &e);
+                    self.fail(&path, &crate::outfile::OutfileError::Io(e));
                 }
             }
         }
     }
 
-    fn fail(&mut self, path: &Path, e: &std::io::Error) {
+    fn fail(&mut self, path: &Path, e: &crate::outfile::OutfileError) {
         if !self.failing {
-            tracing::error!(
-                "Unable to write event log \"{}\": {}",
-                path.display(),
-                conmand_core::oserror::strerror(e)
-            );
+            tracing::error!("Unable to write event log \"{}\": {e}", path.display());
         }
         self.failing = true;
     }
