@@ -360,7 +360,7 @@ impl Engine {
                     continue;
                 }
                 ConsoleChange::ServerChanged => {
-                    summary.push("server options changed (port, loopback, logfile, syslog and keepalive take effect at restart)".into());
+                    summary.push("server options changed (port, loopback, logfile, syslog, keepalive and http take effect at restart)".into());
                     continue;
                 }
             };

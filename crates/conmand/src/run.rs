@@ -217,6 +217,15 @@ async fn run_daemon(
         (Err(msg), None) => return Err(msg),
     };
     let (http, daemonizing) = http;
+    // The alert rules too: a mistake must reach the shell that started the daemon,
+    // not only the daemon log after it detached.
+    if let Err(e) = crate::alerts::load(&config) {
+        let msg = format!("Unable to load alert rules: {e}");
+        match daemonizing {
+            Some(d) => d.fail_logged(log, &msg),
+            None => return Err(msg),
+        }
+    }
     let bound = listeners
         .first()
         .and_then(|l| l.local_addr().ok())

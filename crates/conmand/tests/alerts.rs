@@ -241,3 +241,35 @@ async fn a_reload_changes_the_rules_of_running_consoles_and_a_bad_file_keeps_the
     assert_eq!(panics, 1, "the repeat inside the de-dup window was raised");
     srv.stop().await;
 }
+
+/// A rules file with a mistake stops the daemon before it detaches: the shell that
+/// started it gets the message and a failure status (not 0 and a line in a log).
+#[test]
+fn a_bad_rules_file_fails_the_start_where_the_operator_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("site.rules");
+    std::fs::write(&rules, "[rule raid]\nmatch = (unclosed\n").unwrap();
+    let conf = dir.path().join("conman.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server port=0\nserver pidfile=\"{}\"\nserver alerts=\"{}\"\nconsole name=\"c\" dev=\"/bin/cat\"\n",
+            dir.path().join("conmand.pid").display(),
+            rules.display()
+        ),
+    )
+    .unwrap();
+    // Daemonizing (no -F): the parent reports the grandchild's failure.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_conmand"))
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("Unable to load alert rules")
+            && err.contains(&format!("{}:2:", rules.display())),
+        "{err}"
+    );
+}
