@@ -61,6 +61,8 @@ pub struct RuleSet {
     unfiltered: Vec<usize>,
     set: RegexSet,
     ends: Vec<Option<Regex>>,
+    /// Per rule, its `unless` regex.
+    unless: Vec<Option<Regex>>,
     /// The most `before` lines any rule wants.
     max_before: usize,
 }
@@ -74,24 +76,14 @@ impl RuleSet {
         let mut needles: Vec<Vec<u8>> = Vec::new();
         let mut unfiltered = Vec::new();
         let mut ends = Vec::new();
+        let mut unless = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             match literal_prefixes(&r.pattern) {
                 Some(lits) => needles.extend(lits),
                 None => unfiltered.push(i),
             }
-            let end = match &r.end {
-                Some(e) => Some(
-                    regex::RegexBuilder::new(e)
-                        .size_limit(SIZE_LIMIT)
-                        .build()
-                        .map_err(|e| CompileError::Regex {
-                            id: r.id.clone(),
-                            message: e.to_string(),
-                        })?,
-                ),
-                None => None,
-            };
-            ends.push(end);
+            ends.push(side_regex(r, r.end.as_deref())?);
+            unless.push(side_regex(r, r.unless.as_deref())?);
         }
         needles.sort();
         needles.dedup();
@@ -118,6 +110,7 @@ impl RuleSet {
             unfiltered,
             set,
             ends,
+            unless,
             max_before,
         })
     }
@@ -147,12 +140,31 @@ impl RuleSet {
         if !maybe {
             return Vec::new();
         }
-        self.set.matches(line).into_iter().collect()
+        self.set
+            .matches(line)
+            .into_iter()
+            .filter(|&r| !self.unless[r].as_ref().is_some_and(|re| re.is_match(line)))
+            .collect()
     }
 
     fn ends(&self, rule: usize, line: &str) -> bool {
         self.ends[rule].as_ref().is_some_and(|re| re.is_match(line))
     }
+}
+
+/// A rule's `end` or `unless` regex, compiled.
+fn side_regex(r: &Rule, pattern: Option<&str>) -> Result<Option<Regex>, CompileError> {
+    pattern
+        .map(|p| {
+            regex::RegexBuilder::new(p)
+                .size_limit(SIZE_LIMIT)
+                .build()
+                .map_err(|e| CompileError::Regex {
+                    id: r.id.clone(),
+                    message: e.to_string(),
+                })
+        })
+        .transpose()
 }
 
 /// The literals every match of `pattern` starts with, or `None` when there is no

@@ -8,6 +8,7 @@
 //! before    = 5                 # lines of context kept before the matching line (0..=50)
 //! after     = 10                # lines collected after it (0..=200)
 //! end       = ^\s*$             # optional: the block ends at a line matching this
+//! unless    = ^\s*#             # optional: a line matching this never counts for the rule
 //! dedup     = 5m                # a repeat within this window is counted, not raised
 //! resetmute = 0                 # after an operator's &R, ignore this rule this long
 //! actions   = eventlog webhook exec syslog   # or `all` (default) or `none`
@@ -16,7 +17,7 @@
 //!
 //! A section naming a built-in rule changes only the keys it gives (`enabled = no`
 //! alone turns it off). Values run to the end of the line; a ` #` starts a comment
-//! only in the `[rule …]` header and in keys other than `match` and `end` (regexes
+//! only in the `[rule …]` header and in keys other than `match`, `end` and `unless` (regexes
 //! may contain `#`). Durations are seconds, or a number with `s`, `m`, `h` or `d`.
 
 use std::fmt;
@@ -111,6 +112,8 @@ pub struct Rule {
     pub after: usize,
     /// A line matching this ends the block (it is included).
     pub end: Option<String>,
+    /// A line matching this is not a match of the rule (a known look-alike).
+    pub unless: Option<String>,
     /// A match within this long of the rule's last event on the same console is
     /// counted, not raised.
     pub dedup: Duration,
@@ -132,6 +135,7 @@ impl Rule {
             before: 5,
             after: 10,
             end: None,
+            unless: None,
             dedup: Duration::from_secs(60),
             reset_mute: Duration::ZERO,
             actions: Actions::ALL,
@@ -162,6 +166,7 @@ struct Section {
     before: Option<usize>,
     after: Option<usize>,
     end: Option<Option<String>>,
+    unless: Option<Option<String>>,
     dedup: Option<Duration>,
     reset_mute: Option<Duration>,
     actions: Option<Actions>,
@@ -302,6 +307,14 @@ fn parse_sections(file: &str, text: &str) -> Result<Vec<Section>, Vec<RulesError
                     check_regex(value).map(|()| sec.end = Some(Some(value.to_string())))
                 }
             }
+            "unless" => {
+                if value.is_empty() {
+                    sec.unless = Some(None);
+                    Ok(())
+                } else {
+                    check_regex(value).map(|()| sec.unless = Some(Some(value.to_string())))
+                }
+            }
             "severity" => Severity::parse(plain)
                 .map(|s| sec.severity = Some(s))
                 .ok_or_else(|| {
@@ -330,7 +343,7 @@ fn parse_sections(file: &str, text: &str) -> Result<Vec<Section>, Vec<RulesError
             },
             "actions" => parse_actions(plain).map(|a| sec.actions = Some(a)),
             _ => Err(format!(
-                "unknown key \"{}\" (match, severity, before, after, end, dedup, resetmute, actions, enabled)",
+                "unknown key \"{}\" (match, severity, before, after, end, unless, dedup, resetmute, actions, enabled)",
                 printable(&key)
             )),
         };
@@ -435,7 +448,7 @@ pub fn apply(base: Vec<Rule>, file: &str, text: &str) -> Result<Vec<Rule>, Vec<R
             )*};
         }
         overlay!(
-            pattern, severity, before, after, end, dedup, reset_mute, actions, enabled
+            pattern, severity, before, after, end, unless, dedup, reset_mute, actions, enabled
         );
     }
     if errors.is_empty() {

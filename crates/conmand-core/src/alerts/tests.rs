@@ -184,9 +184,83 @@ fn healthy_look_alikes_do_not_alert() {
         "[    7.000000] ACPI Error: No handler for Region [SYSI] (ffff8800) [IPMI] (20090903/evregion-319)",
         "kernel.hung_task_timeout_secs = 120",
         "[  OK  ] Started Journal Service.",
+        // Found on 96 MB of real healthy captures (docs/alerts.md, "Accuracy").
+        "<6>[    3.1] As EXT4-fs error, printing data in hex",
+        "[   12.4] BTRFS error (device sda2): could not find root 8",
+        "[ 9000.1] reboot: Restarting Linux version 5.10.0 (root@x) (gcc 10) #1 SMP",
+        "Kernel: Linux version 4.4.21-perf (build@host) (gcc 4.9) #1 SMP PREEMPT",
+        "+[    0.000000] Linux version 5.4.0 (b@h) (gcc 9) #1 SMP",
+        "< [    0.000000] Linux version 3.16.0-4-amd64 (d@l) (gcc 4.8.4) #1 SMP",
     ] {
         assert!(set.matches(line).is_empty(), "false alert on {line:?}");
     }
+}
+
+#[test]
+fn new_incident_forms_from_the_healthy_corpus_alert() {
+    let set = pack();
+    for (line, want) in [
+        (
+            "<5>Linux version 3.4.11-rt19 (v@localhost) (gcc 4.6.2) #3 SMP",
+            "boot",
+        ),
+        (
+            "[    0.000000] (0)[0:swapper]Linux version 4.14.141 (nobody@android) (clang) #1",
+            "boot",
+        ),
+        (
+            "[  55.1] WARNING: drivers/gpu/drm/drm_bridge.c:584 at drm_bridge_attach+0x2c/0x1a0, CPU#7: kworker/7:1/123",
+            "call-trace",
+        ),
+        (
+            "[  56.2] WARNING: at ffffff9ea20c9bd0 [verbose debug info unavailable]",
+            "call-trace",
+        ),
+        (
+            "[  16.691748] WARNING: at /home/x/kernel/fs/sysfs/dir.c:31",
+            "call-trace",
+        ),
+        (
+            "[  57.3] BUG: failure at kernel/sched/core.c:460/wake_up_q()!",
+            "kernel-bug",
+        ),
+        (
+            "[  58.4] EXT4-fs error (device sda1): ext4_lookup:1785: inode #2: comm ls: deleted inode referenced: 12",
+            "fs-error",
+        ),
+        (
+            "[  59.5] BTRFS error (device sdb): bdev /dev/sdb errs: wr 0, rd 0, flush 0, corrupt 1, gen 0",
+            "fs-error",
+        ),
+    ] {
+        let got: Vec<&str> = set
+            .matches(line)
+            .into_iter()
+            .map(|r| set.rules()[r].id.as_str())
+            .collect();
+        assert_eq!(got, [want], "{line:?}");
+    }
+}
+
+#[test]
+fn unless_keeps_a_look_alike_out_of_a_rule() {
+    let rules = rules::apply(
+        Vec::new(),
+        "site.rules",
+        "[rule disk]\nmatch = disk failure\nunless = ^#|simulated\n",
+    )
+    .unwrap();
+    let set = RuleSet::compile(&rules).unwrap();
+    assert_eq!(set.matches("md0: disk failure on sdb").len(), 1);
+    assert!(set.matches("# disk failure drill").is_empty());
+    assert!(set.matches("simulated disk failure").is_empty());
+    let e = rules::apply(
+        Vec::new(),
+        "site.rules",
+        "[rule d]\nmatch = x\nunless = (\n",
+    )
+    .unwrap_err();
+    assert!(e[0].to_string().starts_with("site.rules:3: "), "{}", e[0]);
 }
 
 /// Text the skimming property is built from: plain lines, incidents, line ends
