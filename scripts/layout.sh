@@ -13,7 +13,7 @@
 #   PREFIX/share/bash-completion/completions/{conman,conmand}
 #   PREFIX/share/zsh/vendor-completions/{_conman,_conmand}
 #   PREFIX/share/fish/vendor_completions.d/{conman,conmand}.fish
-#   PREFIX/share/doc/conman-rs/{copyright,README.md,operations.md,alerts.md,http.md}
+#   PREFIX/share/doc/conman-rs/{copyright,README.md,operations.md,alerts.md,http.md,security.md}
 # Paths inside the shipped files that name /usr/sbin, /usr/share/conman or /etc
 # are rewritten when PREFIX / SYSCONFDIR differ from /usr and /etc.
 
@@ -79,6 +79,7 @@ layout_install() {
   install -m 0644 "$src/docs/operations.md" "$root$prefix/share/doc/conman-rs/operations.md"
   install -m 0644 "$src/docs/alerts.md" "$root$prefix/share/doc/conman-rs/alerts.md"
   install -m 0644 "$src/docs/http.md" "$root$prefix/share/doc/conman-rs/http.md"
+  install -m 0644 "$src/docs/security.md" "$root$prefix/share/doc/conman-rs/security.md"
   for f in "$root$unitdir/conmand.service" "$root$unitdir/conmand@.service" \
     "$root$sysconfdir/conman.conf" "$root$sysconfdir/logrotate.d/conman" \
     "$root$prefix/sbin/conman-shard"; do

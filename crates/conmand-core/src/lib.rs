@@ -37,6 +37,7 @@
 //!   the session and SOL state machines (bytes and time in, bytes and events out).
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod admission;
 pub mod alerts;
 pub mod client_escape;
@@ -51,4 +52,5 @@ pub mod oserror;
 pub mod protocol;
 pub mod pswd;
 pub mod ratelimit;
+pub mod sshcmd;
 pub mod telnet;

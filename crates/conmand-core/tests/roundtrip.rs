@@ -81,6 +81,15 @@ fn server() -> impl Strategy<Value = ServerOpts> {
             option::of("http://(127\\.0\\.0\\.1|\\[::1\\]|[a-z]{1,8}\\.example)(:[1-9][0-9]{0,3})?/[a-z/?=&]{0,12}"),
             option::of("/usr/local/bin/[a-z]{1,8}( -[a-z]| '[a-z %]{1,6}'){0,3}"),
         ),
+        (
+            option::of("/etc/conman/[a-z]{1,8}\\.acl"),
+            option::of("/var/log/conman/[a-z]{1,8}\\.audit"),
+            any::<u16>(),
+            option::of(prop::sample::select(vec!["127.0.0.1", "::1", "0.0.0.0", "::"])),
+            option::of("/etc/conman/[a-z]{1,8}_key"),
+            option::of("/etc/conman/[a-z]{1,8}\\.d"),
+            option::of("/etc/conman/[a-z]{1,8}\\.ca"),
+        ),
     )
         .prop_map(
             |(
@@ -92,7 +101,12 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                 (rc, sl),
                 (tw, ts, mc),
                 (pack, al, ev, http, tokens, hook, exec),
+                (acl, audit, sshport, sshaddr, hostkey, users, ca),
             )| {
+                // SSH needs a way to authenticate.
+                let users = users.or_else(|| {
+                    (sshport != 0 && ca.is_none()).then(|| "/etc/conman/users.d".to_string())
+                });
                 let http: Option<std::net::SocketAddr> =
                     http.map(|(a, p)| format!("{a}:{p}").parse().expect("address"));
                 // A non-loopback listener needs tokens.
@@ -117,6 +131,13 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                     alertexec: exec,
                     http,
                     httptokens: tokens.map(PathBuf::from),
+                    acl: acl.map(PathBuf::from),
+                    auditlog: audit.map(PathBuf::from),
+                    sshport,
+                    sshaddr: sshaddr.map(|a| a.parse().expect("address")),
+                    sshhostkey: hostkey.map(PathBuf::from),
+                    sshusers: users.map(PathBuf::from),
+                    sshca: ca.map(PathBuf::from),
                     coredump: cd,
                     coredumpdir: cdd.map(PathBuf::from),
                     execpath: ep.into_iter().map(PathBuf::from).collect(),

@@ -52,6 +52,13 @@ fn server_json(s: &ServerOpts, cli: &Cli) -> Value {
         "alertexec": s.alertexec,
         "http": s.http.map(|a| a.to_string()),
         "httptokens": path(&s.httptokens),
+        "acl": path(&s.acl),
+        "auditlog": path(&s.auditlog),
+        "sshport": s.sshport,
+        "sshaddr": s.sshaddr.map(|a| a.to_string()),
+        "sshhostkey": path(&s.sshhostkey),
+        "sshusers": path(&s.sshusers),
+        "sshca": path(&s.sshca),
         "coredump": s.coredump,
         "coredumpdir": path(&s.coredumpdir),
         "execpath": s.execpath.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -195,6 +202,32 @@ pub fn run_check(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 col: u32::from(e.line > 0),
                 message: e.message,
             }));
+        }
+    }
+    if errors.is_empty()
+        && let Some(path) = &config.server.acl
+    {
+        let pname = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                if let Err(e) = conmand_core::access::Acl::parse(&pname, &text) {
+                    errors.push(Diagnostic {
+                        file: e.file,
+                        line: u32::try_from(e.line).unwrap_or(u32::MAX),
+                        col: 1,
+                        message: e.message,
+                    });
+                }
+            }
+            Err(e) => errors.push(Diagnostic {
+                file: pname.clone(),
+                line: 0,
+                col: 0,
+                message: format!(
+                    "Unable to open \"{pname}\": {}",
+                    conmand_core::oserror::strerror(&e)
+                ),
+            }),
         }
     }
     if cli.json {

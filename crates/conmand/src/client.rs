@@ -17,9 +17,12 @@ use conmand_core::protocol::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use conmand_core::access::Right;
+
+use crate::access::{Identity, Record};
 use crate::console::{AttachMode, ClientInfo, ConsoleHandle, next_client_id};
 use crate::frontend::Frontend;
-use crate::session::{Session, SessionKind};
+use crate::session::{Guard, Session, SessionKind};
 
 /// How long a client may take to send its greeting and request (default).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,8 +44,27 @@ pub enum HandshakeError {
     TooLong(#[from] LineTooLong),
 }
 
-/// Serve one client connection to completion.
-pub async fn handle<S>(mut stream: S, peer: SocketAddr, front: Arc<Frontend>)
+/// Serve one client connection of the native port to completion (the client is
+/// who it claims to be, with every right: ConMan's semantics).
+pub async fn handle<S>(stream: S, peer: SocketAddr, front: Arc<Frontend>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    serve(stream, peer, front, None).await;
+}
+
+/// Serve a connection for an authenticated user (the SSH front end speaks the
+/// native protocol for its users): the greeting's user is replaced by `who`, and
+/// every request and escape is checked against the ACL and audited.
+pub async fn handle_as<S>(stream: S, front: Arc<Frontend>, who: Identity)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let peer = who.source;
+    serve(stream, peer, front, Some(who)).await;
+}
+
+async fn serve<S>(mut stream: S, peer: SocketAddr, front: Arc<Frontend>, who: Option<Identity>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -55,10 +77,10 @@ where
     };
     let res = tokio::time::timeout_at(
         deadline,
-        handshake(&mut stream, &mut buf, &host, peer, &front),
+        handshake(&mut stream, &mut buf, &host, peer, &front, who),
     )
     .await;
-    let (client, req) = match res {
+    let (client, req, who) = match res {
         Ok(Ok(Some(v))) => v,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
@@ -77,7 +99,7 @@ where
     }
     let selected = tokio::time::timeout_at(
         deadline,
-        select_for_session(&mut stream, &req, &label, &front),
+        select_for_session(&mut stream, &req, &label, &front, &who),
     )
     .await;
     let (consoles, kind) = match selected {
@@ -108,7 +130,16 @@ where
         SessionKind::ReadWrite => AttachMode::Connect { force: req.force },
         SessionKind::Broadcast => AttachMode::Broadcast { force: req.force },
     };
-    let session = Session::new(client, consoles, kind, req.quiet, front.stall_timeout);
+    let guard = Guard::new(who, front.access.clone(), &consoles);
+    guard.attached(&consoles, kind, &req);
+    let session = Session::new(
+        client,
+        consoles,
+        kind,
+        req.quiet,
+        front.stall_timeout,
+        guard,
+    );
     session.run(stream, buf, mode).await;
     tracing::info!("Client <{label}> disconnected");
 }
@@ -121,7 +152,8 @@ async fn handshake<S>(
     host: &str,
     peer: SocketAddr,
     front: &Frontend,
-) -> Result<Option<(Arc<ClientInfo>, Request)>, HandshakeError>
+    who: Option<Identity>,
+) -> Result<Option<(Arc<ClientInfo>, Request, Arc<Identity>)>, HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -137,7 +169,16 @@ where
             return Ok(None);
         }
     };
-    let user = greeting.user.unwrap_or_default();
+    let who =
+        Arc::new(who.unwrap_or_else(|| {
+            Identity::claimed(&greeting.user.clone().unwrap_or_default(), peer)
+        }));
+    // An authenticated user is who the front end proved, whatever the greeting says.
+    let user = if who.is_authenticated() {
+        who.user.clone()
+    } else {
+        greeting.user.unwrap_or_default()
+    };
     send(stream, &Response::ok()).await?;
     let client = Arc::new(ClientInfo::new(
         next_client_id(),
@@ -165,7 +206,7 @@ where
         }
     };
     if req.command == ReqCommand::Query {
-        let snapshot = front.registry.snapshot();
+        let snapshot = front.visible(&who);
         match front.resolve(&snapshot, &req).await {
             Ok((list, _)) => {
                 let names = list.iter().map(|c| c.name().to_string()).collect();
@@ -178,7 +219,7 @@ where
                 )
                 .await?;
                 stream.shutdown().await.ok();
-                return Ok(Some((client, req)));
+                return Ok(Some((client, req, who)));
             }
             Err(e) => {
                 crate::notice!("Client <{label}> request failed: {e}");
@@ -187,7 +228,7 @@ where
             }
         }
     }
-    Ok(Some((client, req)))
+    Ok(Some((client, req, who)))
 }
 
 /// Resolve the consoles of a MONITOR or CONNECT, apply ConMan's checks in its order
@@ -197,11 +238,13 @@ async fn select_for_session<S>(
     req: &Request,
     label: &str,
     front: &Frontend,
+    who: &Identity,
 ) -> Option<(Vec<ConsoleHandle>, SessionKind)>
 where
     S: AsyncWrite + Unpin,
 {
-    let snapshot = front.registry.snapshot();
+    // Consoles an authenticated user may not query are not there for them.
+    let snapshot = front.visible(who);
     let (list, broadcast) = match front.resolve(&snapshot, req).await {
         Ok(v) => v,
         Err(e) => {
@@ -223,6 +266,23 @@ where
     } else {
         SessionKind::ReadWrite
     };
+    if let Some((right, console)) = refused(front, who, &list, kind, req) {
+        let message = crate::access::denial(who, right, console);
+        crate::notice!("Client <{label}> request denied: {message}");
+        front.access.audit(
+            who,
+            Record {
+                console: Some(console),
+                action: "denied",
+                mode: Some(right.as_str()),
+                outcome: "denied",
+                reason: Some(message.clone()),
+            },
+        );
+        let code = conmand_core::protocol::ErrorCode::Authenticate;
+        send(stream, &Response::Error { code, message }).await.ok();
+        return None;
+    }
     if kind != SessionKind::Monitor && !req.force && !req.join {
         let mut busy = Vec::new();
         for c in &list {
@@ -267,6 +327,31 @@ where
         return None;
     }
     Some((list, kind))
+}
+
+/// The first right the request needs and `who` lacks, with the console.
+fn refused<'a>(
+    front: &Frontend,
+    who: &Identity,
+    list: &'a [ConsoleHandle],
+    kind: SessionKind,
+    req: &Request,
+) -> Option<(Right, &'a str)> {
+    let mut needed = vec![match kind {
+        SessionKind::Monitor => Right::Monitor,
+        SessionKind::ReadWrite => Right::Write,
+        SessionKind::Broadcast => Right::Broadcast,
+    }];
+    if kind != SessionKind::Monitor && req.force {
+        needed.push(Right::Force);
+    }
+    list.iter().find_map(|c| {
+        let rights = front.access.rights(who, c.name());
+        needed
+            .iter()
+            .find(|r| !rights.has(**r))
+            .map(|r| (*r, c.name()))
+    })
 }
 
 /// Write a response line; one longer than [`MAX_WIRE_LINE`] becomes error 2 saying

@@ -154,6 +154,14 @@ impl Engine {
             child_env: child_env.clone(),
             tasks: tracker.clone(),
         });
+        let acl = match &now.config.server.acl {
+            Some(path) => Some(
+                crate::access::load_acl(path)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
+            ),
+            None => None,
+        };
+        let access = crate::access::Access::new(acl, now.config.server.auditlog.clone());
         let registry = Arc::new(Registry::default());
         let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
         let front = Arc::new(Frontend::new(
@@ -164,6 +172,7 @@ impl Engine {
             opts.stall_timeout,
             nofile,
             crate::tcpwrap::TcpWrappers::new(now_tcpwrappers, opts.tcpwrap_files.clone()),
+            access,
         ));
         let background = TaskTracker::new();
         let backend_ctx = BackendCtx {
@@ -240,6 +249,30 @@ impl Engine {
         ));
     }
 
+    /// Serve SSH on `listener` (bound by the caller; tests use port 0) with
+    /// `host_key`; users and CAs come from `server sshusers=` / `sshca=` as
+    /// configured now.
+    pub fn serve_ssh(&self, listener: TcpListener, host_key: russh::keys::PrivateKey) {
+        let now = self.settings.get();
+        let ssh = crate::ssh::SshFront::new(
+            self.front.clone(),
+            host_key,
+            now.config.server.sshusers.clone(),
+            now.config.server.sshca.clone(),
+        );
+        self.consoles.tracker.spawn(crate::ssh::serve(
+            listener,
+            ssh,
+            self.consoles.tracker.clone(),
+            self.consoles.cancel.child_token(),
+        ));
+    }
+
+    /// Rights and the audit log.
+    pub fn access(&self) -> &Arc<crate::access::Access> {
+        &self.front.access
+    }
+
     /// The alert hub (events, counts, rules in force).
     pub fn alerts(&self) -> &Arc<crate::alerts::AlertHub> {
         &self.alerts
@@ -278,6 +311,7 @@ impl Engine {
     /// SIGHUP, part 1: re-expand and reopen every console log.
     pub async fn reopen_logs(&self) {
         self.alerts.reopen_eventlog();
+        self.front.access.reopen();
         for c in self.registry.snapshot().iter() {
             c.send(Command::ReopenLog).await;
         }
@@ -328,6 +362,18 @@ impl Engine {
         } else if old.config.server.httptokens.is_some() {
             tracing::warn!("httptokens removed: HTTP keeps its tokens until restart");
         }
+        // The ACL and the audit log apply to sessions that start from now on; a
+        // file with mistakes keeps the ACL in force.
+        match &new.config.server.acl {
+            Some(path) => match crate::access::load_acl(path) {
+                Ok(acl) => self.front.access.set_acl(Some(acl)),
+                Err(e) => tracing::error!("{e}; keeping the ACL in use"),
+            },
+            None => self.front.access.set_acl(None),
+        }
+        self.front
+            .access
+            .set_auditlog(new.config.server.auditlog.clone());
         let mut changes = cfg::diff(&old.config, &new.config);
         for def in &new.config.consoles {
             let unchanged = !changes.iter().any(|c| {
@@ -360,7 +406,7 @@ impl Engine {
                     continue;
                 }
                 ConsoleChange::ServerChanged => {
-                    summary.push("server options changed (port, loopback, logfile, syslog, keepalive and http take effect at restart)".into());
+                    summary.push("server options changed (port, loopback, logfile, syslog, keepalive, http and ssh take effect at restart)".into());
                     continue;
                 }
             };
@@ -444,6 +490,9 @@ impl Engine {
         // Every console has queued its last output and closed its log; make sure the
         // writer threads have put it all on disk before the process exits.
         let _ = tokio::time::timeout(Duration::from_secs(10), self.consoles.ctx.logs.sync()).await;
+        // The sessions' last records (detach) are in the audit queue.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.front.access.sync()).await;
+        self.front.access.close();
         // Consoles are gone; give IPMI sessions a moment to deactivate SOL and close,
         // so a restarted daemon finds the BMCs' few session slots free.
         let background = &self.consoles.backend_ctx.background;

@@ -47,6 +47,8 @@ pub struct Frontend {
     pub refusing: Arc<tokio::sync::Semaphore>,
     /// Paces the daemon-log lines about refused connections.
     pub refusal_log: Mutex<TokenBucket>,
+    /// Rights (`server acl=`) and the audit log (`server auditlog=`).
+    pub access: Arc<crate::access::Access>,
 }
 
 /// Descriptors kept for the daemon itself (listeners, daemon log, pidfile, lock,
@@ -60,6 +62,7 @@ pub const MAX_REFUSING: usize = 64;
 
 impl Frontend {
     /// A front end over these consoles and settings.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         registry: Arc<Registry>,
         settings: Arc<SettingsCell>,
@@ -68,6 +71,7 @@ impl Frontend {
         stall_timeout: Duration,
         nofile: Option<u64>,
         tcpwrap: TcpWrappers,
+        access: Arc<crate::access::Access>,
     ) -> Self {
         Frontend {
             registry,
@@ -82,6 +86,7 @@ impl Frontend {
             clients: Mutex::new(ClientCounter::default()),
             refusing: Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING)),
             refusal_log: Mutex::new(TokenBucket::new(10, 1, 0)),
+            access,
         }
     }
 
@@ -129,6 +134,24 @@ impl Frontend {
             }
             Verdict::Refused { .. } => {}
         }
+    }
+
+    /// The consoles `who` may see: all of them for a native-port client, those the
+    /// ACL gives `query` on for anyone else.
+    pub fn visible(&self, who: &crate::access::Identity) -> Arc<Vec<ConsoleHandle>> {
+        let all = self.registry.snapshot();
+        if !who.is_authenticated() {
+            return all;
+        }
+        Arc::new(
+            all.iter()
+                .filter(|c| {
+                    self.access
+                        .allows(who, c.name(), conmand_core::access::Right::Query)
+                })
+                .cloned()
+                .collect(),
+        )
     }
 
     /// The daemon has a `resetcmd` now.

@@ -38,6 +38,7 @@
 //! - [`daemonlog`]: the daemon's own log (stderr, log file, syslog) in ConMan's format,
 //!   as a `tracing` layer, plus the [`notice!`] macro.
 
+pub mod access;
 pub mod alerts;
 pub mod check;
 pub mod cli;
@@ -49,6 +50,7 @@ pub mod engine;
 pub mod frontend;
 pub mod fsprobe;
 pub mod http;
+pub mod jsonlog;
 pub mod logfile;
 pub mod outfile;
 pub mod pswdfile;
@@ -60,5 +62,6 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod snapshot;
+pub mod ssh;
 pub mod tcpwrap;
 pub mod timefmt;

@@ -217,10 +217,24 @@ async fn run_daemon(
         (Err(msg), None) => return Err(msg),
     };
     let (http, daemonizing) = http;
-    // The alert rules too: a mistake must reach the shell that started the daemon,
-    // not only the daemon log after it detached.
-    if let Err(e) = crate::alerts::load(&config) {
-        let msg = format!("Unable to load alert rules: {e}");
+    // The SSH listener and its host key, the same way.
+    let ssh = match (bind_ssh(&config), daemonizing) {
+        (Ok(h), d) => (h, d),
+        (Err(msg), Some(d)) => d.fail_logged(log, &msg),
+        (Err(msg), None) => return Err(msg),
+    };
+    let (ssh, daemonizing) = ssh;
+    // The alert rules and the ACL too: a mistake must reach the shell that started
+    // the daemon, not only the daemon log after it detached.
+    let checked = crate::alerts::load(&config)
+        .map_err(|e| format!("Unable to load alert rules: {e}"))
+        .and_then(|_| match &config.server.acl {
+            Some(path) => crate::access::load_acl(path)
+                .map(|_| ())
+                .map_err(|e| format!("Unable to load the ACL: {e}")),
+            None => Ok(()),
+        });
+    if let Err(msg) = checked {
         match daemonizing {
             Some(d) => d.fail_logged(log, &msg),
             None => return Err(msg),
@@ -269,6 +283,18 @@ async fn run_daemon(
             .map_or_else(|_| "?".into(), |a| a.to_string());
         engine.serve_http(listener, tokens);
         tracing::info!("Listening for HTTP on {addr}");
+    }
+    if let Some((listeners, key)) = ssh {
+        if config_acl_missing(&engine) {
+            tracing::warn!("SSH is on but there is no server acl: SSH users may do nothing");
+        }
+        for l in listeners {
+            let addr = l
+                .local_addr()
+                .map_or_else(|_| "?".into(), |a| a.to_string());
+            engine.serve_ssh(l, key.clone());
+            tracing::info!("Listening for SSH on {addr}");
+        }
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
@@ -325,6 +351,48 @@ fn bind_http(
     let listener = crate::server::listen(addr)
         .map_err(|e| format!("Unable to listen for HTTP on {addr}: {}", strerror(&e)))?;
     Ok(Some((listener, tokens)))
+}
+
+/// Where the SSH host key is kept when `server sshhostkey=` is not given.
+pub const DEFAULT_SSH_HOST_KEY: &str = "/etc/conman/ssh_host_ed25519_key";
+
+/// The SSH listeners of `server sshport=` and the host key, if configured.
+fn bind_ssh(
+    config: &Config,
+) -> Result<Option<(Vec<tokio::net::TcpListener>, russh::keys::PrivateKey)>, String> {
+    let s = &config.server;
+    if s.sshport == 0 {
+        return Ok(None);
+    }
+    let path = s
+        .sshhostkey
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SSH_HOST_KEY));
+    let key = crate::ssh::keys::host_key(&path)?;
+    let listeners = match s.sshaddr {
+        Some(ip) => vec![crate::server::listen(std::net::SocketAddr::new(
+            ip, s.sshport,
+        ))],
+        None => match crate::server::bind(s.sshport, s.loopback) {
+            Ok(l) => l.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        },
+    };
+    let listeners = listeners
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            format!(
+                "Unable to listen for SSH on port {}: {}",
+                s.sshport,
+                strerror(&e)
+            )
+        })?;
+    Ok(Some((listeners, key)))
+}
+
+fn config_acl_missing(engine: &Engine) -> bool {
+    engine.access().acl().is_none()
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {

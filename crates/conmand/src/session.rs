@@ -20,6 +20,10 @@ use conmand_core::escape::{EscapeCommand, EscapeDecoder, Event};
 use conmand_core::notice::{self, Notice};
 use conmand_core::ratelimit::{TokenBucket, Verdict};
 
+use conmand_core::access::{Right, Rights};
+use conmand_core::protocol::Request;
+
+use crate::access::{Access, Identity, Record};
 use crate::console::{
     AttachMode, ClientInfo, ClientSink, Command, ConsoleHandle, Output, SinkShared,
 };
@@ -50,6 +54,79 @@ const ESCAPE_BURST: u32 = 10;
 /// daemon log).
 const ESCAPE_RATE: u32 = 2;
 
+/// What an attached client may do on each of its consoles (fixed when it
+/// attaches: an ACL reload applies to sessions that start later), and its audit
+/// trail.
+pub struct Guard {
+    who: Arc<Identity>,
+    access: Arc<Access>,
+    /// Per console, in the session's order.
+    rights: Vec<Rights>,
+    names: Vec<String>,
+}
+
+impl Guard {
+    /// The guard for `who` attached to `consoles`.
+    pub fn new(who: Arc<Identity>, access: Arc<Access>, consoles: &[ConsoleHandle]) -> Guard {
+        let rights = consoles
+            .iter()
+            .map(|c| access.rights(&who, c.name()))
+            .collect();
+        let names = consoles.iter().map(|c| c.name().to_string()).collect();
+        Guard {
+            who,
+            access,
+            rights,
+            names,
+        }
+    }
+
+    /// Record the attach (and a forced or joined one) on every console.
+    pub fn attached(&self, consoles: &[ConsoleHandle], kind: SessionKind, req: &Request) {
+        for c in consoles {
+            let (action, mode) = match kind {
+                SessionKind::Monitor => ("attach", "ro"),
+                SessionKind::ReadWrite => ("attach", "rw"),
+                SessionKind::Broadcast => ("broadcast", "wo"),
+            };
+            self.record(c.name(), action, Some(mode), None);
+            if kind != SessionKind::Monitor && req.force {
+                self.record(c.name(), "force", None, None);
+            } else if kind != SessionKind::Monitor && req.join {
+                self.record(c.name(), "join", None, None);
+            }
+        }
+    }
+
+    fn record(&self, console: &str, action: &str, mode: Option<&str>, denied: Option<String>) {
+        let outcome = if denied.is_some() { "denied" } else { "ok" };
+        self.access.audit(
+            &self.who,
+            Record {
+                console: Some(console),
+                action,
+                mode,
+                outcome,
+                reason: denied,
+            },
+        );
+    }
+
+    /// Whether console `i` allows `right`; a refusal is recorded and its notice
+    /// appended to `reply`.
+    fn check(&self, i: usize, right: Right, reply: &mut BytesMut) -> bool {
+        if self.rights.get(i).is_some_and(|r| r.has(right)) {
+            return true;
+        }
+        let name = self.names.get(i).map_or("", String::as_str);
+        let message = crate::access::denial(&self.who, right, name);
+        tracing::info!("Client <{}> escape denied: {message}", self.who.user);
+        reply.extend_from_slice(&Notice::always(message.clone()).to_bytes());
+        self.record(name, "denied", Some(right.as_str()), Some(message));
+        false
+    }
+}
+
 /// One attached client.
 pub struct Session {
     client: Arc<ClientInfo>,
@@ -62,6 +139,7 @@ pub struct Session {
     /// Budget for escapes that notify others.
     escapes: TokenBucket,
     started: Instant,
+    guard: Guard,
 }
 
 /// The client stopped reading for the whole stall timeout.
@@ -82,8 +160,10 @@ impl Session {
         kind: SessionKind,
         quiet: bool,
         stall_timeout: Duration,
+        guard: Guard,
     ) -> Self {
         Session {
+            guard,
             client,
             consoles,
             kind,
@@ -284,7 +364,11 @@ impl Session {
     async fn on_escape(&mut self, c: EscapeCommand) -> Option<Bytes> {
         let id = self.client.id;
         match c {
-            EscapeCommand::Break => self.to_written(|id| Command::Break { client_id: id }).await,
+            EscapeCommand::Break => {
+                return self
+                    .guarded(Right::Break, "break", |id| Command::Break { client_id: id })
+                    .await;
+            }
             EscapeCommand::Del => {
                 self.to_written(|id| Command::Input {
                     client_id: id,
@@ -296,12 +380,29 @@ impl Session {
                 // ConMan toggles R/O <-> R/W for all three; the actor applies it (and
                 // ignores input from a client that is not a writer).
                 if self.kind != SessionKind::Broadcast && self.escape_allowed() {
-                    for con in &self.consoles {
+                    // Only a user who may write can toggle (a toggle may make it a
+                    // writer); `&F` takes the console over and needs `force`.
+                    let force = c == EscapeCommand::Force;
+                    let right = if force { Right::Force } else { Right::Write };
+                    let mut reply = BytesMut::new();
+                    for (i, con) in self.consoles.iter().enumerate() {
+                        if !self.guard.check(i, right, &mut reply) {
+                            continue;
+                        }
                         con.send(Command::Toggle {
                             client_id: id,
-                            force: c == EscapeCommand::Force,
+                            force,
                         })
                         .await;
+                        let action = match c {
+                            EscapeCommand::Force => "force",
+                            EscapeCommand::Join => "join",
+                            _ => "toggle",
+                        };
+                        self.guard.record(con.name(), action, None, None);
+                    }
+                    if !reply.is_empty() {
+                        return Some(reply.freeze());
                     }
                 }
             }
@@ -316,7 +417,11 @@ impl Session {
                 self.quiet = !self.quiet;
                 return Some(Bytes::from(notice::quiet_mode(self.quiet).to_bytes()));
             }
-            EscapeCommand::Reset => self.to_written(|id| Command::Reset { client_id: id }).await,
+            EscapeCommand::Reset => {
+                return self
+                    .guarded(Right::Reset, "reset", |id| Command::Reset { client_id: id })
+                    .await;
+            }
             EscapeCommand::Suspend => {
                 if !self.escape_allowed() {
                     return None;
@@ -333,6 +438,24 @@ impl Session {
         None
     }
 
+    /// Send a command needing `right` to every console that allows it; the others
+    /// refuse (a notice for the client, an audit record).
+    async fn guarded(
+        &self,
+        right: Right,
+        action: &str,
+        mk: impl Fn(u64) -> Command,
+    ) -> Option<Bytes> {
+        let mut reply = BytesMut::new();
+        for (i, con) in self.consoles.iter().enumerate() {
+            if self.guard.check(i, right, &mut reply) {
+                con.send(mk(self.client.id)).await;
+                self.guard.record(con.name(), action, None, None);
+            }
+        }
+        (!reply.is_empty()).then(|| reply.freeze())
+    }
+
     /// Send a command to every console this client writes to.
     async fn to_written(&self, mk: impl Fn(u64) -> Command) {
         for con in &self.consoles {
@@ -342,6 +465,7 @@ impl Session {
 
     async fn detach_all(&mut self) {
         for con in self.consoles.drain(..) {
+            self.guard.record(con.name(), "detach", None, None);
             con.send(Command::Detach {
                 client_id: self.client.id,
             })

@@ -115,7 +115,7 @@ fn json_shape_and_password_masking() {
         .clone();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        !text.contains("hunter2") && !text.contains("6b6579") && !text.contains("key"),
+        !text.contains("hunter2") && !text.contains("6b6579") && !text.contains("\"key\""),
         "{text}"
     );
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();

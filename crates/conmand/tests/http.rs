@@ -473,6 +473,91 @@ async fn with_tokens_every_request_needs_a_valid_bearer_token() {
     srv.stop().await;
 }
 
+/// With `server acl=`, a token user sees only the consoles the ACL gives them
+/// `query` on (listing, one console, metrics, events) and reads a log only with
+/// `monitor`; anonymous loopback requests are not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_users_see_only_what_the_acl_gives_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sa, sb) = (dir.path().join("a.sock"), dir.path().join("b.sock"));
+    let (la, lb) = (
+        UnixListener::bind(&sa).unwrap(),
+        UnixListener::bind(&sb).unwrap(),
+    );
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "allow alice monitor on web-*\nallow bob query on *\n").unwrap();
+    let log = dir.path().join("web.log");
+    let mut web = unix_console("web-1", &sa);
+    web.log = Some(log.display().to_string());
+    let server = ServerOpts {
+        acl: Some(acl),
+        ..ServerOpts::default()
+    };
+    let srv = TestServer::start_in(dir, vec![web, unix_console("db-1", &sb)], server).await;
+    let mut dw = unix_device(&srv, &la, "web-1").await;
+    let mut dd = unix_device(&srv, &lb, "db-1").await;
+    let hub = srv.daemon.as_ref().unwrap().alerts().clone();
+    dw.write_all(PANIC).await.unwrap();
+    dd.write_all(OOPS).await.unwrap();
+    eventually("two events", || hub.events_since(0).len() == 2).await;
+    srv.daemon.as_ref().unwrap().flush_logs().await;
+    let tokens = conmand::http::Tokens::parse(
+        "alice-token-0123456789 : alice\nbob-token-0123456789ab : bob\n",
+        "tokens",
+    )
+    .unwrap();
+    let addr = http(&srv, Some(tokens)).await;
+    let alice = ["-H", "Authorization: Bearer alice-token-0123456789"];
+    let bob = ["-H", "Authorization: Bearer bob-token-0123456789ab"];
+    let names = |r: &Reply| -> Vec<String> {
+        r.json()
+            .as_array()
+            .unwrap_or_else(|| panic!("{} {}", r.status, r.body))
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&curl(addr, "/api/v1/consoles", &alice).await),
+        ["web-1"]
+    );
+    assert_eq!(
+        names(&curl(addr, "/api/v1/consoles", &bob).await),
+        ["web-1", "db-1"]
+    );
+    assert_eq!(
+        curl(addr, "/api/v1/consoles/db-1", &alice).await.status,
+        404
+    );
+    let events: Vec<String> = curl(addr, "/api/v1/events", &alice)
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["console"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["web-1"]);
+    let m = parse_metrics(&curl(addr, "/metrics", &alice).await.body).await;
+    assert!(sample(&m, "conman_console_up", &[("console", "web-1")]).is_some());
+    assert!(sample(&m, "conman_console_up", &[("console", "db-1")]).is_none());
+    assert!(
+        m.iter()
+            .all(|(_, l, _)| l.get("console").is_none_or(|c| c == "web-1"))
+    );
+    // A log needs monitor: alice has it, bob (query only) does not.
+    let r = curl(addr, "/api/v1/consoles/web-1/log", &alice).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Kernel panic - not syncing"), "{}", r.body);
+    let r = curl(addr, "/api/v1/consoles/web-1/log", &bob).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json()["error"],
+        "Permission denied: bob may not monitor [web-1]"
+    );
+    srv.stop().await;
+}
+
 fn write_conf(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     let conf = dir.join("conman.conf");
     std::fs::write(&conf, format!("server port=0\n{text}")).unwrap();

@@ -40,6 +40,24 @@ pub struct ServerOpts {
     /// `httptokens=FILE` (absolute): bearer tokens (`TOKEN : USER` lines), required
     /// when `http` is not a loopback address. Not in ConMan.
     pub httptokens: Option<PathBuf>,
+    /// `acl=FILE` (absolute): who may do what on which consoles (SSH users, HTTP
+    /// token users). Not in ConMan.
+    pub acl: Option<PathBuf>,
+    /// `auditlog=FILE` (absolute): one JSON line per client action. Not in ConMan.
+    pub auditlog: Option<PathBuf>,
+    /// `sshport=N`: the SSH front end's port (0: off). Not in ConMan.
+    pub sshport: u16,
+    /// `sshaddr=ADDR`: the SSH listener's address (default: loopback unless
+    /// `loopback=off`, as the native port). Not in ConMan.
+    pub sshaddr: Option<std::net::IpAddr>,
+    /// `sshhostkey=FILE` (absolute): the SSH host key, made if missing. Not in
+    /// ConMan.
+    pub sshhostkey: Option<PathBuf>,
+    /// `sshusers=DIR` (absolute): one `authorized_keys` file per user. Not in
+    /// ConMan.
+    pub sshusers: Option<PathBuf>,
+    /// `sshca=FILE` (absolute): trusted user-CA public keys. Not in ConMan.
+    pub sshca: Option<PathBuf>,
     /// `coredump=on|off` (default off).
     pub coredump: bool,
     /// `coredumpdir=` (absolute), if set.
@@ -83,6 +101,13 @@ impl Default for ServerOpts {
             alertexec: None,
             http: None,
             httptokens: None,
+            acl: None,
+            auditlog: None,
+            sshport: 0,
+            sshaddr: None,
+            sshhostkey: None,
+            sshusers: None,
+            sshca: None,
             coredump: false,
             coredumpdir: None,
             execpath: Vec::new(),

@@ -174,6 +174,23 @@ pub fn print(config: &Config) -> String {
     if let Some(p) = &s.httptokens {
         line(format!("server httptokens={}", quote(&p.to_string_lossy())));
     }
+    for (kw, p) in [
+        ("acl", &s.acl),
+        ("auditlog", &s.auditlog),
+        ("sshhostkey", &s.sshhostkey),
+        ("sshusers", &s.sshusers),
+        ("sshca", &s.sshca),
+    ] {
+        if let Some(p) = p {
+            line(format!("server {kw}={}", quote(&p.to_string_lossy())));
+        }
+    }
+    if let Some(a) = &s.sshaddr {
+        line(format!("server sshaddr=\"{a}\""));
+    }
+    if s.sshport != 0 {
+        line(format!("server sshport={}", s.sshport));
+    }
     if let Some(u) = &s.alertwebhook {
         line(format!("server alertwebhook={}", quote(u)));
     }

@@ -52,9 +52,11 @@ pub struct Span {
 #[allow(missing_docs)]
 pub enum Keyword {
     Alertpack,
+    Acl,
     Alertexec,
     Alerts,
     Alertwebhook,
+    Auditlog,
     Console,
     Coredump,
     Coredumpdir,
@@ -81,6 +83,11 @@ pub enum Keyword {
     Resetcmd,
     Seropts,
     Server,
+    Sshaddr,
+    Sshca,
+    Sshhostkey,
+    Sshport,
+    Sshusers,
     Syslog,
     Tcpwrappers,
     Testopts,
@@ -89,11 +96,13 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword, in table order.
-    pub const ALL: [Keyword; 34] = [
+    pub const ALL: [Keyword; 41] = [
+        Keyword::Acl,
         Keyword::Alertpack,
         Keyword::Alertexec,
         Keyword::Alerts,
         Keyword::Alertwebhook,
+        Keyword::Auditlog,
         Keyword::Console,
         Keyword::Coredump,
         Keyword::Coredumpdir,
@@ -120,6 +129,11 @@ impl Keyword {
         Keyword::Resetcmd,
         Keyword::Seropts,
         Keyword::Server,
+        Keyword::Sshaddr,
+        Keyword::Sshca,
+        Keyword::Sshhostkey,
+        Keyword::Sshport,
+        Keyword::Sshusers,
         Keyword::Syslog,
         Keyword::Tcpwrappers,
         Keyword::Testopts,
@@ -129,10 +143,12 @@ impl Keyword {
     /// The upper-case table spelling used in error messages.
     pub fn as_str(self) -> &'static str {
         match self {
+            Keyword::Acl => "ACL",
             Keyword::Alertpack => "ALERTPACK",
             Keyword::Alertexec => "ALERTEXEC",
             Keyword::Alerts => "ALERTS",
             Keyword::Alertwebhook => "ALERTWEBHOOK",
+            Keyword::Auditlog => "AUDITLOG",
             Keyword::Console => "CONSOLE",
             Keyword::Coredump => "COREDUMP",
             Keyword::Coredumpdir => "COREDUMPDIR",
@@ -159,6 +175,11 @@ impl Keyword {
             Keyword::Resetcmd => "RESETCMD",
             Keyword::Seropts => "SEROPTS",
             Keyword::Server => "SERVER",
+            Keyword::Sshaddr => "SSHADDR",
+            Keyword::Sshca => "SSHCA",
+            Keyword::Sshhostkey => "SSHHOSTKEY",
+            Keyword::Sshport => "SSHPORT",
+            Keyword::Sshusers => "SSHUSERS",
             Keyword::Syslog => "SYSLOG",
             Keyword::Tcpwrappers => "TCPWRAPPERS",
             Keyword::Testopts => "TESTOPTS",
@@ -180,7 +201,9 @@ impl Keyword {
             Keyword::Coredump | Keyword::Keepalive | Keyword::Loopback | Keyword::Tcpwrappers => {
                 ValueKind::OnOff
             }
-            Keyword::Maxclients | Keyword::Nofile | Keyword::Port => ValueKind::Int,
+            Keyword::Maxclients | Keyword::Nofile | Keyword::Port | Keyword::Sshport => {
+                ValueKind::Int
+            }
             Keyword::Timestamp => ValueKind::Timestamp,
             _ => ValueKind::Str,
         }
@@ -446,10 +469,11 @@ impl DirectiveKind {
         match self {
             DirectiveKind::Server => matches!(
                 k,
-                Alertexec
+                Acl | Alertexec
                     | Alertpack
                     | Alerts
                     | Alertwebhook
+                    | Auditlog
                     | Coredump
                     | Coredumpdir
                     | Eventlog
@@ -465,6 +489,11 @@ impl DirectiveKind {
                     | Pidfile
                     | Port
                     | Resetcmd
+                    | Sshaddr
+                    | Sshca
+                    | Sshhostkey
+                    | Sshport
+                    | Sshusers
                     | Syslog
                     | Tcpwrappers
                     | Timestamp

@@ -58,6 +58,8 @@ struct State<'p> {
     /// Line of the SERVER directive that set `port`/`pidfile` (first line wins).
     port_line: Option<u32>,
     pidfile_line: Option<u32>,
+    /// Where `sshport=` was last set (SSH needs `sshusers=` or `sshca=`).
+    ssh_span: Option<Span>,
     /// Where `http=` was last set (a non-loopback one needs `httptokens=`).
     http_span: Option<Span>,
     global_log: Option<String>,
@@ -189,6 +191,34 @@ impl State<'_> {
             }
             (Keyword::Httptokens, Value::Str(s)) => {
                 self.server.httptokens = (!is_blank(s)).then(|| self.abs(s));
+            }
+            (Keyword::Acl, Value::Str(s)) => self.server.acl = (!is_blank(s)).then(|| self.abs(s)),
+            (Keyword::Auditlog, Value::Str(s)) => {
+                self.server.auditlog = (!is_blank(s)).then(|| self.abs(s));
+            }
+            (Keyword::Sshhostkey, Value::Str(s)) => {
+                self.server.sshhostkey = (!is_blank(s)).then(|| self.abs(s));
+            }
+            (Keyword::Sshusers, Value::Str(s)) => {
+                self.server.sshusers = (!is_blank(s)).then(|| self.abs(s));
+            }
+            (Keyword::Sshca, Value::Str(s)) => {
+                self.server.sshca = (!is_blank(s)).then(|| self.abs(s));
+            }
+            (Keyword::Sshaddr, Value::Str(s)) => {
+                if is_blank(s) {
+                    self.server.sshaddr = None;
+                } else {
+                    let ip = s.trim().parse::<std::net::IpAddr>().map_err(|_| {
+                        format!("invalid {kw} value \"{s}\" (an IP address, e.g. 0.0.0.0 or ::)")
+                    })?;
+                    self.server.sshaddr = Some(ip);
+                }
+            }
+            (Keyword::Sshport, Value::Int(n)) => {
+                self.server.sshport = u16::try_from(*n)
+                    .map_err(|_| format!("invalid {kw} value {n} (0 to 65535)"))?;
+                self.ssh_span = Some(p.value_span);
             }
             (Keyword::Alertwebhook, Value::Str(s)) => {
                 if is_blank(s) {
@@ -720,6 +750,7 @@ pub(super) fn validate(syn: Syntax, origin: &str, probe: &dyn FsProbe) -> Parsed
         port_line: None,
         pidfile_line: None,
         http_span: None,
+        ssh_span: None,
         global_log: None,
         global_logopts: LogOpts::default(),
         global_seropts: SerialOpts::default(),
@@ -765,6 +796,19 @@ pub(super) fn validate(syn: Syntax, origin: &str, probe: &dyn FsProbe) -> Parsed
         // Never fail open: the daemon starts despite most errors (as ConMan does),
         // so the listener is dropped, not kept without authentication.
         st.server.http = None;
+    }
+    if let Some(span) = st.ssh_span
+        && st.server.sshport != 0
+        && st.server.sshusers.is_none()
+        && st.server.sshca.is_none()
+    {
+        st.errors.push(Diagnostic {
+            file: origin.to_string(),
+            line: span.line,
+            col: span.col,
+            message: "SSH needs a way to authenticate: set server sshusers=\"DIR\" or server sshca=\"FILE\"".to_string(),
+        });
+        st.server.sshport = 0;
     }
     if st.consoles.is_empty() {
         let msg = format!("Configuration \"{origin}\" has no consoles defined");

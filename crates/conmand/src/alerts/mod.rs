@@ -13,9 +13,7 @@
 //! reported in the daemon log.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -27,7 +25,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::jsonlog::JsonLines;
 use crate::snapshot::Snapshot;
+
+/// The event log's permission bits when it is created.
+const EVENTLOG_MODE: u32 = 0o644;
 
 pub mod actions;
 mod watch;
@@ -193,7 +195,7 @@ pub struct AlertHub {
     next_id: AtomicU64,
     dropped: AtomicU64,
     live: broadcast::Sender<Arc<Event>>,
-    eventlog: Arc<Mutex<EventLog>>,
+    eventlog: Arc<Mutex<JsonLines>>,
     actions: Arc<actions::Actions>,
 }
 
@@ -216,7 +218,11 @@ impl AlertHub {
             next_id: AtomicU64::new(1),
             dropped: AtomicU64::new(0),
             live: broadcast::channel(256).0,
-            eventlog: Arc::new(Mutex::new(EventLog::new(eventlog))),
+            eventlog: Arc::new(Mutex::new(JsonLines::new(
+                eventlog,
+                EVENTLOG_MODE,
+                "event log",
+            ))),
             actions: actions::Actions::start(targets, tracker, cancel.clone()),
         });
         tracker.spawn(hub.clone().run(rx, cancel));
@@ -226,9 +232,7 @@ impl AlertHub {
     /// Point `server eventlog=` somewhere else (reload); `None` stops it.
     pub fn set_eventlog(&self, path: Option<PathBuf>) {
         let mut log = self.eventlog.lock().unwrap_or_else(|p| p.into_inner());
-        if log.path != path {
-            *log = EventLog::new(path);
-        }
+        log.set_path(path);
     }
 
     /// Point `server alertwebhook=` / `alertexec=` elsewhere (reload).
@@ -243,8 +247,10 @@ impl AlertHub {
 
     /// SIGHUP/SIGUSR1: close the event log; the next event opens it again.
     pub fn reopen_eventlog(&self) {
-        let mut log = self.eventlog.lock().unwrap_or_else(|p| p.into_inner());
-        log.file = None;
+        self.eventlog
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reopen();
     }
 
     /// The rules in force, and their generation (it changes when a reload
@@ -431,79 +437,6 @@ fn say(ev: &Event) {
         Severity::Warning => tracing::warn!("{text}"),
         Severity::Notice => crate::notice!("{text}"),
         Severity::Info => tracing::info!("{text}"),
-    }
-}
-
-/// `server eventlog=`: JSON lines, appended; opened on first use and again after a
-/// failure or when the file was moved away (logrotate).
-struct EventLog {
-    path: Option<PathBuf>,
-    file: Option<File>,
-    failing: bool,
-}
-
-impl EventLog {
-    fn new(path: Option<PathBuf>) -> EventLog {
-        EventLog {
-            path,
-            file: None,
-            failing: false,
-        }
-    }
-
-    fn append(&mut self, line: &str) {
-        let Some(path) = self.path.clone() else {
-            return;
-        };
-        if self.file.is_some() && moved(&path, self.file.as_ref()) {
-            self.file = None;
-        }
-        if self.file.is_none() {
-            // As every file the daemon writes: directories made, no symlink
-            // followed at the file's name (crate::outfile).
-            let how = crate::outfile::AppendFile {
-                mode: 0o644,
-                read: false,
-                lock: false,
-                truncate: false,
-            };
-            match crate::outfile::open_append(&path, how) {
-                Ok(f) => self.file = Some(f),
-                Err(e) => {
-                    self.fail(&path, &e);
-                    return;
-                }
-            }
-        }
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line.as_bytes());
-        buf.push(b'\n');
-        if let Some(f) = &mut self.file {
-            match f.write_all(&buf) {
-                Ok(()) => self.failing = false,
-                Err(e) => {
-                    self.file = None;
-                    self.fail(&path, &crate::outfile::OutfileError::Io(e));
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, path: &Path, e: &crate::outfile::OutfileError) {
-        if !self.failing {
-            tracing::error!("Unable to write event log \"{}\": {e}", path.display());
-        }
-        self.failing = true;
-    }
-}
-
-/// Whether the open file is no longer the one at `path` (rotated or removed).
-fn moved(path: &Path, file: Option<&File>) -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    let Some(f) = file else { return false };
-    match (std::fs::metadata(path), f.metadata()) {
-        (Ok(a), Ok(b)) => a.ino() != b.ino() || a.dev() != b.dev(),
-        _ => true,
     }
 }
 

@@ -34,39 +34,6 @@ fn an_event_as_json_has_the_documented_fields() {
 }
 
 #[test]
-fn the_event_log_follows_a_rotation_and_survives_a_missing_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.jsonl");
-    let mut log = EventLog::new(Some(path.clone()));
-    log.append("{\"id\":1}");
-    std::fs::rename(&path, dir.path().join("events.jsonl.1")).unwrap();
-    log.append("{\"id\":2}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"id\":2}\n");
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("events.jsonl.1")).unwrap(),
-        "{\"id\":1}\n"
-    );
-    // A missing directory is made, as for console logs.
-    let deep = dir.path().join("new/dir/e.jsonl");
-    let mut made = EventLog::new(Some(deep.clone()));
-    made.append("{}");
-    assert_eq!(std::fs::read_to_string(&deep).unwrap(), "{}\n");
-    // One that cannot be made (a file is in the way) fails, said once, no panic.
-    std::fs::write(dir.path().join("plain"), "").unwrap();
-    let mut bad = EventLog::new(Some(dir.path().join("plain/dir/e.jsonl")));
-    bad.append("{}");
-    bad.append("{}");
-    assert!(bad.failing && bad.file.is_none());
-    // A symbolic link at the name is not followed.
-    let target = dir.path().join("elsewhere");
-    let link = dir.path().join("link.jsonl");
-    std::os::unix::fs::symlink(&target, &link).unwrap();
-    let mut linked = EventLog::new(Some(link));
-    linked.append("{}");
-    assert!(linked.failing && !target.exists());
-}
-
-#[test]
 fn rules_come_from_the_pack_and_the_site_file_with_file_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,8 +16,10 @@ use futures_util::stream::{self, Stream};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::HttpState;
+use conmand_core::access::{Acl, Right};
+
 use super::metrics::{ConsoleFigures, Figures, render};
+use super::{HttpState, HttpUser};
 use crate::alerts::Event;
 use crate::console::ConsoleHandle;
 use crate::logfile::{MAX_TAIL, REPLAY_LEN};
@@ -33,10 +35,43 @@ fn rfc3339(ms: u64) -> String {
         .unwrap_or_default()
 }
 
-pub(super) async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
+/// What the requesting user may see: with `server acl=` and a token user, the
+/// consoles the ACL gives them `query` on (log tails need `monitor`); anonymous
+/// loopback requests and daemons without an ACL see everything.
+#[derive(Clone)]
+struct Viewer {
+    acl: Option<Arc<Acl>>,
+    user: Option<String>,
+}
+
+impl Viewer {
+    fn of(st: &HttpState, user: HttpUser) -> Viewer {
+        Viewer {
+            acl: st.front.access.acl(),
+            user: user.0,
+        }
+    }
+
+    fn may(&self, console: &str, right: Right) -> bool {
+        match (&self.acl, &self.user) {
+            (Some(acl), Some(user)) => acl.allows(user, console, right),
+            _ => true,
+        }
+    }
+
+    fn sees(&self, console: &str) -> bool {
+        self.may(console, Right::Query)
+    }
+}
+
+pub(super) async fn metrics(
+    State(st): State<Arc<HttpState>>,
+    Extension(user): Extension<HttpUser>,
+) -> Response {
+    let viewer = Viewer::of(&st, user);
     // Thousands of consoles make this a few milliseconds of CPU: off the runtime
     // threads that serve the consoles.
-    let text = tokio::task::spawn_blocking(move || render(&figures(&st)))
+    let text = tokio::task::spawn_blocking(move || render(&figures(&st, &viewer)))
         .await
         .unwrap_or_default();
     (
@@ -49,12 +84,13 @@ pub(super) async fn metrics(State(st): State<Arc<HttpState>>) -> Response {
         .into_response()
 }
 
-fn figures(st: &HttpState) -> Figures {
+fn figures(st: &HttpState, viewer: &Viewer) -> Figures {
     let consoles = st.registry.snapshot();
     let hub = &st.alerts;
     Figures {
         consoles: consoles
             .iter()
+            .filter(|h| viewer.sees(h.name()))
             .map(|h| {
                 let s = h.stats();
                 ConsoleFigures {
@@ -70,6 +106,7 @@ fn figures(st: &HttpState) -> Figures {
         alerts: hub
             .counts()
             .into_iter()
+            .filter(|(c, _, _, _)| viewer.sees(c))
             .map(|(c, r, s, n)| (c.to_string(), r.to_string(), s.as_str(), n))
             .collect(),
         clients: st.front.client_count(),
@@ -176,9 +213,10 @@ fn console_json(
     out.push('}');
 }
 
-/// The JSON of `list`, built off the runtime threads (9,000 consoles are tens of
-/// milliseconds of CPU). Only consoles with clients are asked who they are.
-async fn consoles_json(st: &Arc<HttpState>, list: Vec<ConsoleHandle>) -> Vec<u8> {
+/// The JSON of `list`: an array, or with `single` its one object. Built off the
+/// runtime threads (9,000 consoles are tens of milliseconds of CPU). Only consoles
+/// with clients are asked who they are.
+async fn consoles_json(st: &Arc<HttpState>, list: Vec<ConsoleHandle>, single: bool) -> Vec<u8> {
     let mut clients: HashMap<usize, Clients> = HashMap::new();
     for (i, h) in list.iter().enumerate() {
         if h.stats().clients > 0 {
@@ -186,7 +224,6 @@ async fn consoles_json(st: &Arc<HttpState>, list: Vec<ConsoleHandle>) -> Vec<u8>
         }
     }
     let st = st.clone();
-    let single = list.len() == 1;
     tokio::task::spawn_blocking(move || {
         let counts = alert_counts(&st);
         let last = st.alerts.last_all();
@@ -219,23 +256,36 @@ fn json_body(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-pub(super) async fn consoles(State(st): State<Arc<HttpState>>) -> Response {
-    let list: Vec<ConsoleHandle> = st.registry.snapshot().iter().cloned().collect();
-    json_body(consoles_json(&st, list).await)
+pub(super) async fn consoles(
+    State(st): State<Arc<HttpState>>,
+    Extension(user): Extension<HttpUser>,
+) -> Response {
+    let viewer = Viewer::of(&st, user);
+    let list: Vec<ConsoleHandle> = st
+        .registry
+        .snapshot()
+        .iter()
+        .filter(|h| viewer.sees(h.name()))
+        .cloned()
+        .collect();
+    json_body(consoles_json(&st, list, false).await)
 }
 
 pub(super) async fn console(
     State(st): State<Arc<HttpState>>,
+    Extension(user): Extension<HttpUser>,
     Path(name): Path<String>,
 ) -> Response {
-    let Some(h) = st.registry.get(&name) else {
+    let viewer = Viewer::of(&st, user);
+    let Some(h) = st.registry.get(&name).filter(|_| viewer.sees(&name)) else {
         return error(StatusCode::NOT_FOUND, "no such console");
     };
-    json_body(consoles_json(&st, vec![h]).await)
+    json_body(consoles_json(&st, vec![h], true).await)
 }
 
 pub(super) async fn log_tail(
     State(st): State<Arc<HttpState>>,
+    Extension(user): Extension<HttpUser>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -249,9 +299,17 @@ pub(super) async fn log_tail(
             );
         }
     };
-    let Some(h) = st.registry.get(&name) else {
+    let viewer = Viewer::of(&st, user);
+    let Some(h) = st.registry.get(&name).filter(|_| viewer.sees(&name)) else {
         return error(StatusCode::NOT_FOUND, "no such console");
     };
+    if !viewer.may(&name, Right::Monitor) {
+        let who = viewer.user.as_deref().unwrap_or_default();
+        return error(
+            StatusCode::FORBIDDEN,
+            &format!("Permission denied: {who} may not monitor [{name}]"),
+        );
+    }
     let Ok(_turn) = st.tails.acquire().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     };
@@ -283,14 +341,16 @@ fn filter(q: &HashMap<String, String>) -> Result<(u64, Option<String>), BadQuery
     Ok((since, console))
 }
 
-fn wanted(e: &Event, glob: Option<&str>) -> bool {
-    glob.is_none_or(|g| glob_match(g, &e.console))
+fn wanted(e: &Event, glob: Option<&str>, viewer: &Viewer) -> bool {
+    glob.is_none_or(|g| glob_match(g, &e.console)) && viewer.sees(&e.console)
 }
 
 pub(super) async fn events(
     State(st): State<Arc<HttpState>>,
+    Extension(user): Extension<HttpUser>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let viewer = Viewer::of(&st, user);
     let (since, glob) = match filter(&q) {
         Ok(f) => f,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
@@ -299,7 +359,7 @@ pub(super) async fn events(
         .alerts
         .events_since(since)
         .iter()
-        .filter(|e| wanted(e, glob.as_deref()))
+        .filter(|e| wanted(e, glob.as_deref(), &viewer))
         .map(|e| e.to_json())
         .collect();
     Json(Value::Array(list)).into_response()
@@ -307,9 +367,11 @@ pub(super) async fn events(
 
 pub(super) async fn stream(
     State(st): State<Arc<HttpState>>,
+    Extension(user): Extension<HttpUser>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    let viewer = Viewer::of(&st, user);
     let (mut since, glob) = match filter(&q) {
         Ok(f) => f,
         Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
@@ -330,7 +392,7 @@ pub(super) async fn stream(
         Vec::new()
     };
     let last_sent = backlog.last().map_or(since, |e| e.id);
-    Sse::new(event_stream(backlog, live, last_sent, glob))
+    Sse::new(event_stream(backlog, live, last_sent, glob, viewer))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
@@ -347,23 +409,24 @@ fn event_stream(
     live: broadcast::Receiver<Arc<Event>>,
     last_sent: u64,
     glob: Option<String>,
+    viewer: Viewer,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let first = stream::iter(
         backlog
             .into_iter()
-            .filter(|e| wanted(e, glob.as_deref()))
+            .filter(|e| wanted(e, glob.as_deref(), &viewer))
             .map(|e| Ok(sse(&e)))
             .collect::<Vec<_>>(),
     );
     let rest = stream::unfold(
-        (live, last_sent, glob),
-        |(mut live, mut last, glob)| async move {
+        (live, last_sent, glob, viewer),
+        |(mut live, mut last, glob, viewer)| async move {
             loop {
                 match live.recv().await {
                     Ok(e) if e.id > last => {
                         last = e.id;
-                        if wanted(&e, glob.as_deref()) {
-                            return Some((Ok(sse(&e)), (live, last, glob)));
+                        if wanted(&e, glob.as_deref(), &viewer) {
+                            return Some((Ok(sse(&e)), (live, last, glob, viewer)));
                         }
                     }
                     Ok(_) => {}
@@ -373,7 +436,7 @@ fn event_stream(
                         let note = SseEvent::default()
                             .event("lagged")
                             .data(json!({ "missed": n }).to_string());
-                        return Some((Ok(note), (live, last, glob)));
+                        return Some((Ok(note), (live, last, glob, viewer)));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
