@@ -14,6 +14,7 @@
 #   PREFIX/share/zsh/vendor-completions/{_conman,_conmand}
 #   PREFIX/share/fish/vendor_completions.d/{conman,conmand}.fish
 #   PREFIX/share/doc/conman-rs/{copyright,README.md,operations.md,alerts.md,http.md,security.md}
+#   PREFIX/share/doc/conman-rs/examples/conmand-nonroot.conf (a systemd drop-in)
 # Paths inside the shipped files that name /usr/sbin, /usr/share/conman or /etc
 # are rewritten when PREFIX / SYSCONFDIR differ from /usr and /etc.
 
@@ -80,6 +81,9 @@ layout_install() {
   install -m 0644 "$src/docs/alerts.md" "$root$prefix/share/doc/conman-rs/alerts.md"
   install -m 0644 "$src/docs/http.md" "$root$prefix/share/doc/conman-rs/http.md"
   install -m 0644 "$src/docs/security.md" "$root$prefix/share/doc/conman-rs/security.md"
+  install -d "$root$prefix/share/doc/conman-rs/examples"
+  install -m 0644 "$src/dist/systemd/nonroot.conf" \
+    "$root$prefix/share/doc/conman-rs/examples/conmand-nonroot.conf"
   for f in "$root$unitdir/conmand.service" "$root$unitdir/conmand@.service" \
     "$root$sysconfdir/conman.conf" "$root$sysconfdir/logrotate.d/conman" \
     "$root$prefix/sbin/conman-shard"; do

@@ -354,7 +354,7 @@ fn bind_http(
 }
 
 /// Where the SSH host key is kept when `server sshhostkey=` is not given.
-pub const DEFAULT_SSH_HOST_KEY: &str = "/etc/conman/ssh_host_ed25519_key";
+pub const DEFAULT_SSH_HOST_KEY: &str = "/var/lib/conman/ssh_host_ed25519_key";
 
 /// The SSH listeners of `server sshport=` and the host key, if configured.
 fn bind_ssh(

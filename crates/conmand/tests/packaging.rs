@@ -143,6 +143,8 @@ const DEB_FILES: &[&str] = &[
     "usr/share/fish/vendor_completions.d/conman.fish",
     "usr/share/fish/vendor_completions.d/conmand.fish",
     "usr/share/doc/conman-rs/copyright",
+    "usr/share/doc/conman-rs/security.md",
+    "usr/share/doc/conman-rs/examples/conmand-nonroot.conf",
     // The shipped conman.conf's coredumpdir and logdir.
     "var/lib/conman/",
     "var/log/conman/",
@@ -459,9 +461,19 @@ fn systemd_units_verify_and_keep_devices_reachable() {
     // that the program exists; the installed path may not on a build machine).
     let tmp = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
+    // The non-root drop-in, verified as the unit systemd would merge.
+    let nonroot = std::fs::read_to_string(dir.join("nonroot.conf")).unwrap();
+    for want in ["User=conman", "Group=conman", "SupplementaryGroups=dialout"] {
+        assert!(
+            settings(&nonroot).iter().any(|l| l == want),
+            "{want} missing"
+        );
+    }
+    let merged = format!("{service}\n{nonroot}");
     for (name, unit) in [
         ("conmand.service", &service),
         ("conmand@.service", &template),
+        ("conmand-nonroot.service", &merged),
     ] {
         let p = tmp.path().join(name);
         std::fs::write(&p, unit.replace("/usr/sbin/conmand", BIN)).unwrap();
