@@ -24,7 +24,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-ALL_TARGETS=(config pswd handshake client_escape telnet logline ipmi_wire sol ipmi_session)
+ALL_TARGETS=(config pswd handshake client_escape telnet logline ipmi_wire sol ipmi_session access)
 SECONDS_LIMIT=0
 RUNS=1000000
 BUILD=1

@@ -14,6 +14,7 @@
 //! I/O except in [`seeds`]' file helpers used by the seed generator.
 #![allow(unreachable_pub)]
 
+pub mod access;
 pub mod client_escape;
 pub mod config;
 pub mod handshake;
@@ -30,7 +31,7 @@ pub type Body = fn(&[u8]);
 
 /// Every target: its name (the file name in `fuzz/fuzz_targets/` and the
 /// directory in `fuzz/regressions/`) and its body.
-pub const TARGETS: [(&str, Body); 9] = [
+pub const TARGETS: [(&str, Body); 10] = [
     ("config", config::run),
     ("pswd", pswd::run),
     ("handshake", handshake::run),
@@ -40,6 +41,7 @@ pub const TARGETS: [(&str, Body); 9] = [
     ("ipmi_wire", ipmi_wire::run),
     ("sol", sol::run),
     ("ipmi_session", ipmi_session::run),
+    ("access", access::run),
 ];
 
 /// The body of target `name`, if there is one.

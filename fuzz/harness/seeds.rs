@@ -35,7 +35,30 @@ pub fn generated() -> Vec<Seed> {
     ipmi_wire(&mut out);
     sol(&mut out);
     ipmi_session(&mut out);
+    access(&mut out);
     out
+}
+
+fn access(out: &mut Vec<Seed>) {
+    let acl = "group ops = alice @night\ngroup night = carol\n\
+               allow @ops all on *\n\
+               allow bob monitor,break on server-* regex:gpu[0-9]+\n\
+               deny * reset on db-?\n";
+    let mut v = vec![0u8];
+    v.extend_from_slice(acl.as_bytes());
+    push(out, "access", "gen-acl", v);
+    for (i, cmd) in [
+        "-q -r 'gpu[0-9]+'",
+        "-fj -e ^ server-0 -- -b",
+        "-m \"a b\" c",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut v = vec![1u8];
+        v.extend_from_slice(cmd.as_bytes());
+        push(out, "access", &format!("gen-exec-{i}"), v);
+    }
 }
 
 fn config(out: &mut Vec<Seed>) {

@@ -116,6 +116,14 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
 /// SSH`, …).
 pub fn parse(line: &str) -> Result<SshCommand, String> {
     let words = split_words(line)?;
+    // A newline in a pattern would end the request line early and the rest would
+    // reach the console as typed input (found by the `access` fuzz target).
+    if let Some(w) = words.iter().find(|w| w.chars().any(char::is_control)) {
+        return Err(format!(
+            "control characters are not allowed (in \"{}\")",
+            w.escape_debug()
+        ));
+    }
     let mut cmd = SshCommand {
         request: Request::new(Command::Connect),
         escape: b'&',
@@ -224,6 +232,10 @@ mod tests {
             "option -d is not available over SSH"
         );
         assert_eq!(parse("-x").unwrap_err(), "invalid option -- 'x'");
+        assert_eq!(
+            parse("'a\nCONNECT' b").unwrap_err(),
+            "control characters are not allowed (in \"a\\nCONNECT\")"
+        );
         assert_eq!(
             parse("-e").unwrap_err(),
             "option requires an argument -- 'e'"
