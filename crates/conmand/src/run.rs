@@ -293,7 +293,10 @@ async fn run_daemon(
                 .local_addr()
                 .map_or_else(|_| "?".into(), |a| a.to_string());
             engine.serve_ssh(l, key.clone());
-            tracing::info!("Listening for SSH on {addr}");
+            tracing::info!(
+                "Listening for SSH on {addr} (host key {})",
+                crate::ssh::keys::fingerprint(key.public_key().key_data())
+            );
         }
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
