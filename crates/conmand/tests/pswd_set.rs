@@ -54,8 +54,10 @@ async fn interactive_prompt_without_echo_rewrites_the_file_atomically() {
         "--pswd",
         file.to_str().unwrap(),
     ];
+    // A new pty starts with ECHO on (the kernel's default termios); checking that
+    // here raced with the child turning it off under load, so only the state at
+    // the prompt is checked.
     let mut p = PtyProc::spawn(&conmand(), &args);
-    assert!(echo_on(&p.pty), "a fresh pty echoes");
 
     p.expect(b"Password for user \"admin\" on hosts \"node[0-9]+-bmc\": ")
         .await;
