@@ -6,8 +6,9 @@ set -euo pipefail
 # bash-completion, zsh, fish, python3, logrotate: completion, conman-shard and
 # logrotate tests (issue 8); tcpd: tcpdmatch for the TCP-wrappers differential test (issue 12);
 # python3-prometheus-client: parses /metrics, curl: a real HTTP client for the API (issue 14);
-# openssh-client: ssh and ssh-keygen drive the SSH front end (issue 15).
-PKGS=(conman openipmi ipmitool freeipmi-tools ser2net socat expect telnet man-db groff systemd bash-completion zsh fish python3 logrotate tcpd python3-prometheus-client curl openssh-client)
+# openssh-client: ssh and ssh-keygen drive the SSH front end (issue 15);
+# etcd-server, etcd-client: the cluster's store and etcdctl (issue 16).
+PKGS=(conman openipmi ipmitool freeipmi-tools ser2net socat expect telnet man-db groff systemd bash-completion zsh fish python3 logrotate tcpd python3-prometheus-client curl openssh-client etcd-server etcd-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,8 +5,8 @@ _conmand() {
     case $prev in
         -c|-P|--pswd) _filedir; return ;;
         -p) return ;;
-        --pswd-set) return ;;
+        --pswd-set|--node|--advertise|--cluster) return ;;
     esac
-    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd --pswd-set --reopen-logs' -- "$cur"))
+    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd --pswd-set --reopen-logs --node --advertise --cluster' -- "$cur"))
 }
 complete -F _conmand conmand

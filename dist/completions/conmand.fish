@@ -17,3 +17,6 @@ complete -c conmand -s t -l test-config -d 'Check the configuration and exit'
 complete -c conmand -l json -d 'With -t: print the configuration as JSON'
 complete -c conmand -l pswd -r -F -d 'Password database (checked by -t, edited by --pswd-set)'
 complete -c conmand -l pswd-set -x -d 'Set a password in the database (HOST-REGEX USER)'
+complete -c conmand -l node -x -d "Cluster: this node's name"
+complete -c conmand -l advertise -x -d 'Cluster: where other nodes reach this one'
+complete -c conmand -l cluster -x -d 'Cluster: etcd endpoints, comma-separated'

@@ -41,6 +41,7 @@ pub mod access;
 pub mod admission;
 pub mod alerts;
 pub mod client_escape;
+pub mod cluster;
 pub mod config;
 pub mod escape;
 pub mod hostsaccess;

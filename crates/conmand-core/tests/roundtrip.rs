@@ -90,6 +90,13 @@ fn server() -> impl Strategy<Value = ServerOpts> {
             option::of("/etc/conman/[a-z]{1,8}\\.d"),
             option::of("/etc/conman/[a-z]{1,8}\\.ca"),
         ),
+        (
+            prop::collection::vec("http://127\\.0\\.0\\.[1-9]:[1-9][0-9]{3}", 0..3),
+            option::of("[a-z][a-z0-9-]{0,10}"),
+            option::of("/[a-z]{1,8}(/[a-z]{1,4})?"),
+            2u32..=300,
+            option::of("[a-z]{1,8}\\.example:[1-9][0-9]{2,3}"),
+        ),
     )
         .prop_map(
             |(
@@ -102,6 +109,7 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                 (tw, ts, mc),
                 (pack, al, ev, http, tokens, hook, exec),
                 (acl, audit, sshport, sshaddr, hostkey, users, ca),
+                (cluster, nodename, cprefix, cttl, advertise),
             )| {
                 // SSH needs a way to authenticate.
                 let users = users.or_else(|| {
@@ -138,6 +146,12 @@ fn server() -> impl Strategy<Value = ServerOpts> {
                     sshhostkey: hostkey.map(PathBuf::from),
                     sshusers: users.map(PathBuf::from),
                     sshca: ca.map(PathBuf::from),
+                    cluster,
+                    nodename,
+                    clusterprefix: cprefix
+                        .unwrap_or_else(|| conmand_core::config::DEFAULT_CLUSTER_PREFIX.into()),
+                    clusterttl: cttl,
+                    advertise,
                     coredump: cd,
                     coredumpdir: cdd.map(PathBuf::from),
                     execpath: ep.into_iter().map(PathBuf::from).collect(),

@@ -80,6 +80,16 @@ pub struct Cli {
         conflicts_with_all = ["test_config", "kill", "reopen", "query", "reopen_logs"]
     )]
     pub pswd_set: Option<Vec<String>>,
+    /// Cluster: this node's name (overrides `server nodename`), so one shared
+    /// conman.conf serves every node.
+    #[arg(long = "node", value_name = "NAME")]
+    pub node: Option<String>,
+    /// Cluster: where other nodes reach this one (overrides `server advertise`).
+    #[arg(long = "advertise", value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// Cluster: etcd endpoints, comma-separated (overrides `server cluster`).
+    #[arg(long = "cluster", value_name = "URLS")]
+    pub cluster: Option<String>,
 }
 
 /// The licence text `conmand -L` prints (the project's LICENSE file).

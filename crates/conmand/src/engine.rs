@@ -54,6 +54,8 @@ pub struct EngineOpts {
     pub pswd: Option<Arc<conmand_core::pswd::PasswordDb>>,
     /// The TCP-wrappers tables (`/etc/hosts.allow`, `/etc/hosts.deny`).
     pub tcpwrap_files: crate::tcpwrap::Files,
+    /// Cluster: start with only these consoles running (`None`: all).
+    pub owned: Option<std::collections::HashSet<String>>,
 }
 
 impl Default for EngineOpts {
@@ -68,6 +70,7 @@ impl Default for EngineOpts {
             log_retry: crate::logfile::REOPEN_RETRY,
             pswd: None,
             tcpwrap_files: Default::default(),
+            owned: None,
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct Engine {
     consoles: Spawner,
     /// How long a reload waits for the consoles it restarts to let go.
     reload_wait: Duration,
+    /// In a cluster, the consoles this node owns: only those run (`None`: all).
+    owned: std::sync::Mutex<Option<std::collections::HashSet<String>>>,
 }
 
 /// What starting a console takes; cloned into restarts deferred by a reload.
@@ -197,12 +202,12 @@ impl Engine {
                 cancel,
             },
             reload_wait: opts.reload_wait,
+            owned: std::sync::Mutex::new(opts.owned.clone()),
         };
         let now = d.settings.get();
-        let handles = now
-            .config
-            .consoles
-            .iter()
+        let handles = d
+            .running_defs(&now.config)
+            .into_iter()
             .map(|def| d.consoles.spawn(def, now.pswd.as_deref()))
             .collect();
         d.registry.replace(handles);
@@ -374,8 +379,28 @@ impl Engine {
         self.front
             .access
             .set_auditlog(new.config.server.auditlog.clone());
-        let mut changes = cfg::diff(&old.config, &new.config);
-        for def in &new.config.consoles {
+        // In a cluster only owned consoles run: compare and start those.
+        // The old side is what runs now (the owned set may just have changed).
+        let now_running: std::collections::HashSet<String> = self
+            .registry
+            .snapshot()
+            .iter()
+            .map(|h| h.name().to_string())
+            .collect();
+        let old_run = Config {
+            origin: old.config.origin.clone(),
+            server: old.config.server.clone(),
+            consoles: old
+                .config
+                .consoles
+                .iter()
+                .filter(|d| now_running.contains(&d.name))
+                .cloned()
+                .collect(),
+        };
+        let new_run = self.filtered(&new.config);
+        let mut changes = cfg::diff(&old_run, &new_run);
+        for def in &new_run.consoles {
             let unchanged = !changes.iter().any(|c| {
                 matches!(c, ConsoleChange::Added(n) | ConsoleChange::Changed(n) if n == &def.name)
             });
@@ -424,8 +449,7 @@ impl Engine {
             .filter_map(|n| running.get(*n).map(|h| (*n, h)))
             .collect();
         let stuck = wait_stopped(&stopping, self.reload_wait).await;
-        let next = new
-            .config
+        let next = new_run
             .consoles
             .iter()
             .map(|def| match running.get(&def.name) {
@@ -443,6 +467,48 @@ impl Engine {
             .set_enabled(new.config.server.tcpwrappers);
         self.settings.set(new);
         summary
+    }
+
+    /// The consoles of `config` this node runs (all, outside a cluster).
+    fn running_defs<'a>(&self, config: &'a Config) -> Vec<&'a ConsoleDef> {
+        let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+        config
+            .consoles
+            .iter()
+            .filter(|d| owned.as_ref().is_none_or(|o| o.contains(&d.name)))
+            .collect()
+    }
+
+    /// `config` with only the consoles this node runs.
+    fn filtered(&self, config: &Config) -> Config {
+        let consoles = self.running_defs(config).into_iter().cloned().collect();
+        Config {
+            origin: config.origin.clone(),
+            server: config.server.clone(),
+            consoles,
+        }
+    }
+
+    /// Cluster: run exactly the consoles in `owned` (of those configured). Consoles
+    /// no longer owned are stopped and waited for (up to the reload bound); returns
+    /// the names of those still closing when this returns (their device may still
+    /// be open: do not let another node have them yet).
+    pub async fn set_owned(&self, owned: std::collections::HashSet<String>) -> Vec<String> {
+        let before: HashMap<String, ConsoleHandle> = self
+            .registry
+            .snapshot()
+            .iter()
+            .map(|h| (h.name().to_string(), h.clone()))
+            .collect();
+        *self.owned.lock().unwrap_or_else(|p| p.into_inner()) = Some(owned.clone());
+        let now = self.settings.get();
+        self.reload_with_pswd(now.config.clone(), now.pswd.clone())
+            .await;
+        before
+            .into_iter()
+            .filter(|(n, h)| !owned.contains(n) && !h.is_closed())
+            .map(|(n, _)| n)
+            .collect()
     }
 
     /// Start the console of `old`'s name once `old` has let go of its device and

@@ -43,6 +43,7 @@ pub mod alerts;
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod console;
 pub mod daemon;
 pub mod daemonlog;

@@ -265,15 +265,40 @@ async fn run_daemon(
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
+    let cluster = crate::cluster::ClusterOpts::of(
+        &config,
+        cli.node.as_deref(),
+        cli.advertise.as_deref(),
+        cli.cluster.as_deref(),
+    );
     let opts = EngineOpts {
         zero_logs: cli.zero_logs,
         pswd: load_pswd(cli),
         log_threads: log_threads(),
+        // In a cluster a console runs only once this node owns it.
+        owned: cluster.as_ref().map(|_| std::collections::HashSet::new()),
         ..EngineOpts::default()
     };
-    let engine = Engine::start(config, opts)
-        .await
-        .map_err(|e| format!("Unable to start consoles: {e}"))?;
+    let full_config = config.clone();
+    let engine = std::sync::Arc::new(
+        Engine::start(config, opts)
+            .await
+            .map_err(|e| format!("Unable to start consoles: {e}"))?,
+    );
+    let node = match cluster {
+        Some(c) => {
+            tracing::info!(
+                "Cluster: node {} through etcd {}",
+                c.node,
+                c.endpoints.join(",")
+            );
+            let node = crate::cluster::Node::new(c, engine.clone(), full_config)?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let task = tokio::spawn(node.clone().run(stop.clone()));
+            Some((node, stop, task))
+        }
+        None => None,
+    };
     for l in listeners {
         engine.serve(l);
     }
@@ -306,7 +331,7 @@ async fn run_daemon(
             _ = hup.recv() => {
                 // A reload can wait on consoles that are slow to let go of their
                 // devices; SIGTERM and SIGINT are still served meanwhile.
-                let reload = reconfigure(cli, &engine, log, config_lock);
+                let reload = reconfigure(cli, &engine, node.as_ref().map(|n| &n.0), log, config_lock);
                 tokio::pin!(reload);
                 tokio::select! {
                     _ = &mut reload => {}
@@ -325,7 +350,17 @@ async fn run_daemon(
     };
     notice!("Exiting on signal={signo}");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    engine.shutdown().await;
+    if let Some((node, stop, task)) = node {
+        // Give the consoles up and revoke the lease: the others take over now, not
+        // a TTL later.
+        stop.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), task).await;
+        drop(node);
+    }
+    match std::sync::Arc::try_unwrap(engine) {
+        Ok(engine) => engine.shutdown().await,
+        Err(_) => tracing::warn!("Shutdown: the engine is still in use; not waiting for it"),
+    }
     notice!(
         "Stopping ConMan daemon {VERSION} (pid {})",
         std::process::id()
@@ -474,6 +509,7 @@ pub const DEFAULT_PSWD: &str = "/etc/conman.pswd";
 async fn reconfigure(
     cli: &Cli,
     engine: &Engine,
+    node: Option<&std::sync::Arc<crate::cluster::Node>>,
     log: &DaemonLogHandle,
     config_lock: &mut lock::ConfigLock,
 ) {
@@ -502,6 +538,9 @@ async fn reconfigure(
                         engine.settings().pswd.clone()
                     }
                 };
+                if let Some(node) = node {
+                    node.reconfigure(new.clone()).await;
+                }
                 for change in engine.reload_with_pswd(new, pswd).await {
                     notice!("Reconfig: console {change}");
                 }

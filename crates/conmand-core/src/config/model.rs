@@ -16,6 +16,11 @@ pub struct Config {
     pub consoles: Vec<ConsoleDef>,
 }
 
+/// `server clusterprefix=` when absent.
+pub const DEFAULT_CLUSTER_PREFIX: &str = "/conman";
+/// `server clusterttl=` when absent (seconds).
+pub const DEFAULT_CLUSTER_TTL: u32 = 10;
+
 /// Settings of the `SERVER` directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOpts {
@@ -58,6 +63,18 @@ pub struct ServerOpts {
     pub sshusers: Option<PathBuf>,
     /// `sshca=FILE` (absolute): trusted user-CA public keys. Not in ConMan.
     pub sshca: Option<PathBuf>,
+    /// `cluster=URL[,URL…]`: etcd v3 endpoints (`http://HOST:PORT`); absent:
+    /// standalone. Not in ConMan.
+    pub cluster: Vec<String>,
+    /// `nodename=NAME`: this node's name in the cluster (default: the short host
+    /// name). Not in ConMan.
+    pub nodename: Option<String>,
+    /// `clusterprefix=PATH`: the etcd key prefix (default `/conman`). Not in ConMan.
+    pub clusterprefix: String,
+    /// `clusterttl=N`: the node's lease in seconds (default 10). Not in ConMan.
+    pub clusterttl: u32,
+    /// `advertise=HOST:PORT`: where other nodes reach this node. Not in ConMan.
+    pub advertise: Option<String>,
     /// `coredump=on|off` (default off).
     pub coredump: bool,
     /// `coredumpdir=` (absolute), if set.
@@ -108,6 +125,11 @@ impl Default for ServerOpts {
             sshhostkey: None,
             sshusers: None,
             sshca: None,
+            cluster: Vec::new(),
+            nodename: None,
+            clusterprefix: DEFAULT_CLUSTER_PREFIX.to_string(),
+            clusterttl: DEFAULT_CLUSTER_TTL,
+            advertise: None,
             coredump: false,
             coredumpdir: None,
             execpath: Vec::new(),

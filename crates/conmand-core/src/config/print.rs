@@ -185,6 +185,21 @@ pub fn print(config: &Config) -> String {
             line(format!("server {kw}={}", quote(&p.to_string_lossy())));
         }
     }
+    if !s.cluster.is_empty() {
+        line(format!("server cluster={}", quote(&s.cluster.join(","))));
+    }
+    if let Some(n) = &s.nodename {
+        line(format!("server nodename={}", quote(n)));
+    }
+    if s.clusterprefix != d.clusterprefix {
+        line(format!("server clusterprefix={}", quote(&s.clusterprefix)));
+    }
+    if s.clusterttl != d.clusterttl {
+        line(format!("server clusterttl={}", s.clusterttl));
+    }
+    if let Some(a) = &s.advertise {
+        line(format!("server advertise={}", quote(a)));
+    }
     if let Some(a) = &s.sshaddr {
         line(format!("server sshaddr=\"{a}\""));
     }

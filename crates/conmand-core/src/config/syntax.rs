@@ -57,6 +57,10 @@ pub enum Keyword {
     Alerts,
     Alertwebhook,
     Auditlog,
+    Advertise,
+    Cluster,
+    Clusterprefix,
+    Clusterttl,
     Console,
     Coredump,
     Coredumpdir,
@@ -75,6 +79,7 @@ pub enum Keyword {
     Loopback,
     Maxclients,
     Name,
+    Nodename,
     Nofile,
     Off,
     On,
@@ -96,13 +101,17 @@ pub enum Keyword {
 
 impl Keyword {
     /// Every keyword, in table order.
-    pub const ALL: [Keyword; 41] = [
+    pub const ALL: [Keyword; 46] = [
         Keyword::Acl,
         Keyword::Alertpack,
         Keyword::Alertexec,
         Keyword::Alerts,
         Keyword::Alertwebhook,
         Keyword::Auditlog,
+        Keyword::Advertise,
+        Keyword::Cluster,
+        Keyword::Clusterprefix,
+        Keyword::Clusterttl,
         Keyword::Console,
         Keyword::Coredump,
         Keyword::Coredumpdir,
@@ -121,6 +130,7 @@ impl Keyword {
         Keyword::Loopback,
         Keyword::Maxclients,
         Keyword::Name,
+        Keyword::Nodename,
         Keyword::Nofile,
         Keyword::Off,
         Keyword::On,
@@ -149,6 +159,10 @@ impl Keyword {
             Keyword::Alerts => "ALERTS",
             Keyword::Alertwebhook => "ALERTWEBHOOK",
             Keyword::Auditlog => "AUDITLOG",
+            Keyword::Advertise => "ADVERTISE",
+            Keyword::Cluster => "CLUSTER",
+            Keyword::Clusterprefix => "CLUSTERPREFIX",
+            Keyword::Clusterttl => "CLUSTERTTL",
             Keyword::Console => "CONSOLE",
             Keyword::Coredump => "COREDUMP",
             Keyword::Coredumpdir => "COREDUMPDIR",
@@ -167,6 +181,7 @@ impl Keyword {
             Keyword::Loopback => "LOOPBACK",
             Keyword::Maxclients => "MAXCLIENTS",
             Keyword::Name => "NAME",
+            Keyword::Nodename => "NODENAME",
             Keyword::Nofile => "NOFILE",
             Keyword::Off => "OFF",
             Keyword::On => "ON",
@@ -201,9 +216,11 @@ impl Keyword {
             Keyword::Coredump | Keyword::Keepalive | Keyword::Loopback | Keyword::Tcpwrappers => {
                 ValueKind::OnOff
             }
-            Keyword::Maxclients | Keyword::Nofile | Keyword::Port | Keyword::Sshport => {
-                ValueKind::Int
-            }
+            Keyword::Maxclients
+            | Keyword::Nofile
+            | Keyword::Port
+            | Keyword::Sshport
+            | Keyword::Clusterttl => ValueKind::Int,
             Keyword::Timestamp => ValueKind::Timestamp,
             _ => ValueKind::Str,
         }
@@ -474,6 +491,10 @@ impl DirectiveKind {
                     | Alerts
                     | Alertwebhook
                     | Auditlog
+                    | Advertise
+                    | Cluster
+                    | Clusterprefix
+                    | Clusterttl
                     | Coredump
                     | Coredumpdir
                     | Eventlog
@@ -485,6 +506,7 @@ impl DirectiveKind {
                     | Logfile
                     | Loopback
                     | Maxclients
+                    | Nodename
                     | Nofile
                     | Pidfile
                     | Port

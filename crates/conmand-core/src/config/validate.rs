@@ -192,6 +192,62 @@ impl State<'_> {
             (Keyword::Httptokens, Value::Str(s)) => {
                 self.server.httptokens = (!is_blank(s)).then(|| self.abs(s));
             }
+            (Keyword::Cluster, Value::Str(s)) => {
+                let mut urls = Vec::new();
+                for u in s.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                    crate::alerts::url::HttpUrl::parse(u).map_err(|e| {
+                        format!("invalid {kw} endpoint \"{u}\": {e} (http://HOST:PORT)")
+                    })?;
+                    urls.push(u.trim_end_matches('/').to_string());
+                }
+                self.server.cluster = urls;
+            }
+            (Keyword::Nodename, Value::Str(s)) => {
+                let n = s.trim();
+                if n.is_empty() {
+                    self.server.nodename = None;
+                } else if n.len() > 64
+                    || !n
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                {
+                    return Err(format!(
+                        "invalid {kw} value \"{s}\" (letters, digits, '.', '_', '-', at most 64)"
+                    ));
+                } else {
+                    self.server.nodename = Some(n.to_string());
+                }
+            }
+            (Keyword::Clusterprefix, Value::Str(s)) => {
+                let p = s.trim().trim_end_matches('/');
+                if !p.starts_with('/') || p.bytes().any(|b| b.is_ascii_control()) {
+                    return Err(format!(
+                        "invalid {kw} value \"{s}\" (a key path starting with '/')"
+                    ));
+                }
+                self.server.clusterprefix = p.to_string();
+            }
+            (Keyword::Clusterttl, Value::Int(n)) => {
+                self.server.clusterttl =
+                    u32::try_from(*n)
+                        .ok()
+                        .filter(|t| (2..=300).contains(t))
+                        .ok_or_else(|| format!("invalid {kw} value {n} (2 to 300 seconds)"))?;
+            }
+            (Keyword::Advertise, Value::Str(s)) => {
+                let a = s.trim();
+                if a.is_empty() {
+                    self.server.advertise = None;
+                } else {
+                    let ok = a.rsplit_once(':').is_some_and(|(h, p)| {
+                        !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
+                    });
+                    if !ok {
+                        return Err(format!("invalid {kw} value \"{s}\" (HOST:PORT)"));
+                    }
+                    self.server.advertise = Some(a.to_string());
+                }
+            }
             (Keyword::Acl, Value::Str(s)) => self.server.acl = (!is_blank(s)).then(|| self.abs(s)),
             (Keyword::Auditlog, Value::Str(s)) => {
                 self.server.auditlog = (!is_blank(s)).then(|| self.abs(s));

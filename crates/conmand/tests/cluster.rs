@@ -1,0 +1,265 @@
+//! `server cluster=`: three conmand processes and a real etcd (Debian's
+//! etcd-server, started here on free loopback ports) share 60 unix-socket
+//! consoles. The test plays the devices and counts the connections to each:
+//! every console is connected exactly once; ownership in etcd is the rendezvous
+//! placement; a node joining takes only its share, handed over without a second
+//! connection; a node killed with SIGKILL has its consoles reconnected by the
+//! others within the lease TTL + 5 s. A second connection to any console at any
+//! accept fails the test.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::{UnixListener, UnixStream};
+
+const BIN: &str = env!("CARGO_BIN_EXE_conmand");
+const ETCD: &str = "/usr/bin/etcd";
+const ETCDCTL: &str = "/usr/bin/etcdctl";
+const CONSOLES: usize = 60;
+const TTL: u64 = 3;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_child(&self.0);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_etcd(dir: &Path) -> (Proc, String) {
+    let (client, peer) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{client}");
+    let child = Command::new(ETCD)
+        .arg("--data-dir")
+        .arg(dir.join("etcd"))
+        .args([
+            "--listen-client-urls",
+            &url,
+            "--advertise-client-urls",
+            &url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &format!("http://127.0.0.1:{peer}"),
+            "--initial-advertise-peer-urls",
+            &format!("http://127.0.0.1:{peer}"),
+            "--initial-cluster",
+            &format!("default=http://127.0.0.1:{peer}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let etcd = Proc(child);
+    wait_for("etcd to answer", Duration::from_secs(20), || {
+        etcdctl(&url, &["endpoint", "health"]).is_some()
+    });
+    (etcd, url)
+}
+
+fn etcdctl(url: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(ETCDCTL)
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={url}"))
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Console → owning node, as etcd has it.
+fn owners(url: &str) -> BTreeMap<String, String> {
+    let text = etcdctl(url, &["get", "--prefix", "/it/owners/"]).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| {
+            (
+                c[0].trim_start_matches("/it/owners/").to_string(),
+                c[1].to_string(),
+            )
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+/// The devices: per console, its open connections; a second live connection at
+/// any accept is recorded as a violation.
+#[derive(Default)]
+struct Devices {
+    conns: Mutex<HashMap<String, Vec<UnixStream>>>,
+    violations: Mutex<Vec<String>>,
+}
+
+fn open(v: &mut Vec<UnixStream>) -> usize {
+    let mut buf = [0u8; 4096];
+    v.retain(|s| {
+        loop {
+            match s.try_read(&mut buf) {
+                Ok(0) => return false,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+    });
+    v.len()
+}
+
+impl Devices {
+    fn listen(self: &Arc<Self>, rt: &tokio::runtime::Runtime, name: String, path: &Path) {
+        let l = rt.block_on(async { UnixListener::bind(path).unwrap() });
+        let me = self.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                let mut all = me.conns.lock().unwrap();
+                let v = all.entry(name.clone()).or_default();
+                if open(v) > 0 {
+                    me.violations
+                        .lock()
+                        .unwrap()
+                        .push(format!("{name}: a second connection"));
+                }
+                v.push(s);
+            }
+        });
+    }
+
+    /// Consoles with exactly one live connection.
+    fn connected_once(&self) -> usize {
+        let mut all = self.conns.lock().unwrap();
+        all.values_mut().map(open).filter(|n| *n == 1).count()
+    }
+}
+
+fn node(dir: &Path, conf_text: &str, name: &str, etcd: &str) -> Proc {
+    // One configuration file per process (the file lock is per daemon), same text.
+    let conf = dir.join(format!("{name}.conf"));
+    std::fs::write(&conf, conf_text).unwrap();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    Proc(
+        Command::new(BIN)
+            .arg("-F")
+            .arg("-c")
+            .arg(&conf)
+            .args(["--node", name, "--cluster", etcd])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn three_nodes_own_each_console_once_and_fail_over_within_the_ttl() {
+    if !Path::new(ETCD).exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "etcd missing under CI (run scripts/install-peers.sh)"
+        );
+        eprintln!("SKIPPED: etcd not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_etcd, url) = start_etcd(dir);
+    let devices = Arc::new(Devices::default());
+    let names: Vec<String> = (0..CONSOLES).map(|i| format!("c{i:02}")).collect();
+    let mut conf = format!("server port=0 clusterprefix=\"/it\" clusterttl={TTL}\n");
+    for n in &names {
+        let path: PathBuf = dir.join(format!("{n}.sock"));
+        devices.listen(&rt, n.clone(), &path);
+        conf.push_str(&format!(
+            "console name=\"{n}\" dev=\"unix:{}\" log=\"\"\n",
+            path.display()
+        ));
+    }
+    let expect = |nodes: &[&str]| -> BTreeMap<String, String> {
+        names
+            .iter()
+            .map(|c| {
+                (
+                    c.clone(),
+                    conmand_core::cluster::owner(c, nodes).unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let settle = Duration::from_secs(TTL + 20);
+
+    // Two nodes: every console owned as placed, and connected exactly once.
+    let _a = node(dir, &conf, "a", &url);
+    let mut b = node(dir, &conf, "b", &url);
+    wait_for("two nodes placing everything", settle, || {
+        owners(&url) == expect(&["a", "b"]) && devices.connected_once() == CONSOLES
+    });
+
+    // A third joins: it takes exactly its rendezvous share, nothing else moves.
+    let before = owners(&url);
+    let _c = node(dir, &conf, "c", &url);
+    wait_for("the newcomer's share", settle, || {
+        owners(&url) == expect(&["a", "b", "c"]) && devices.connected_once() == CONSOLES
+    });
+    let after = owners(&url);
+    let moved: Vec<&String> = names.iter().filter(|c| before[*c] != after[*c]).collect();
+    assert!(
+        moved.iter().all(|c| after[*c] == "c"),
+        "only to the newcomer"
+    );
+    assert!(
+        moved.len() > CONSOLES / 6 && moved.len() < CONSOLES / 2,
+        "about a third moved: {}",
+        moved.len()
+    );
+
+    // b dies without a word: its consoles are back, elsewhere, within TTL + 5 s.
+    let of_b = after.values().filter(|n| *n == "b").count();
+    assert!(of_b > 0);
+    let pid = rustix::process::Pid::from_child(&b.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let _ = b.0.wait();
+    let took = wait_for(
+        "b's consoles elsewhere",
+        Duration::from_secs(TTL + 5),
+        || owners(&url) == expect(&["a", "c"]) && devices.connected_once() == CONSOLES,
+    );
+    eprintln!("failover of {of_b} consoles took {took:?} (TTL {TTL}s)");
+    let v = devices.violations.lock().unwrap().clone();
+    assert!(v.is_empty(), "{v:?}");
+    drop(rt);
+}
