@@ -97,6 +97,26 @@ where
         tracing::info!("Client <{label}> issued query");
         return;
     }
+    // In a cluster, a console another node owns is served by that node.
+    if !who.is_authenticated()
+        && let Some((name, addr)) = front.remote_route(&req)
+    {
+        tracing::info!("Client <{label}> passed to {addr} for [{name}]");
+        let r = crate::cluster::proxy::splice(
+            stream,
+            buf,
+            &addr,
+            &client.user,
+            client.tty.as_deref(),
+            &req,
+        )
+        .await;
+        match r {
+            Ok(()) => tracing::info!("Client <{label}> disconnected from [{name}] at {addr}"),
+            Err(e) => tracing::warn!("Client <{label}> could not be passed to {addr}: {e}"),
+        }
+        return;
+    }
     let selected = tokio::time::timeout_at(
         deadline,
         select_for_session(&mut stream, &req, &label, &front, &who),
@@ -205,6 +225,33 @@ where
             return Ok(None);
         }
     };
+    if req.command == ReqCommand::Query
+        && !who.is_authenticated()
+        && let Some(names) = front.cluster_names()
+    {
+        // A cluster answers for every console, whichever node owns it.
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        match conmand_core::matching::resolve(&req, &refs) {
+            Ok(sel) => {
+                let consoles = sel.consoles.iter().map(|&i| names[i].clone()).collect();
+                send(
+                    stream,
+                    &Response::Ok {
+                        reset: front.has_reset(),
+                        consoles,
+                    },
+                )
+                .await?;
+                stream.shutdown().await.ok();
+                return Ok(Some((client, req, who)));
+            }
+            Err(e) => {
+                crate::notice!("Client <{label}> request failed: {e}");
+                send(stream, &e.to_response()).await?;
+                return Ok(None);
+            }
+        }
+    }
     if req.command == ReqCommand::Query {
         let snapshot = front.visible(&who);
         match front.resolve(&snapshot, &req).await {

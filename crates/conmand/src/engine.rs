@@ -273,6 +273,11 @@ impl Engine {
         ));
     }
 
+    /// Cluster: route clients asking for consoles other nodes own (set once).
+    pub fn set_remote(&self, remote: Arc<dyn crate::cluster::proxy::Remote>) {
+        let _ = self.front.remote.set(remote);
+    }
+
     /// Rights and the audit log.
     pub fn access(&self) -> &Arc<crate::access::Access> {
         &self.front.access

@@ -49,6 +49,8 @@ pub struct Frontend {
     pub refusal_log: Mutex<TokenBucket>,
     /// Rights (`server acl=`) and the audit log (`server auditlog=`).
     pub access: Arc<crate::access::Access>,
+    /// In a cluster: the consoles other nodes own, and where they are.
+    pub remote: std::sync::OnceLock<Arc<dyn crate::cluster::proxy::Remote>>,
 }
 
 /// Descriptors kept for the daemon itself (listeners, daemon log, pidfile, lock,
@@ -87,6 +89,7 @@ impl Frontend {
             refusing: Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING)),
             refusal_log: Mutex::new(TokenBucket::new(10, 1, 0)),
             access,
+            remote: std::sync::OnceLock::new(),
         }
     }
 
@@ -152,6 +155,27 @@ impl Frontend {
                 .cloned()
                 .collect(),
         )
+    }
+
+    /// In a cluster, the owner's address when `req` names exactly one console
+    /// (of the whole cluster) and another node owns it.
+    pub fn remote_route(&self, req: &Request) -> Option<(String, String)> {
+        let remote = self.remote.get()?;
+        let names = remote.all_names();
+        let sel = matching::select(&req.consoles, req.regex, &names).ok()?;
+        let [i] = sel.as_slice() else {
+            return None;
+        };
+        let name = &names[*i];
+        if self.registry.get(name).is_some() {
+            return None;
+        }
+        remote.remote_owner(name).map(|a| (name.clone(), a))
+    }
+
+    /// In a cluster, every console name (for queries); `None` when standalone.
+    pub fn cluster_names(&self) -> Option<Vec<String>> {
+        self.remote.get().map(|r| r.all_names())
     }
 
     /// The daemon has a `resetcmd` now.

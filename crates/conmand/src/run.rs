@@ -293,6 +293,7 @@ async fn run_daemon(
                 c.endpoints.join(",")
             );
             let node = crate::cluster::Node::new(c, engine.clone(), full_config)?;
+            engine.set_remote(node.clone());
             let stop = tokio_util::sync::CancellationToken::new();
             let task = tokio::spawn(node.clone().run(stop.clone()));
             Some((node, stop, task))

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -163,6 +165,10 @@ impl Devices {
 }
 
 fn node(dir: &Path, conf_text: &str, name: &str, etcd: &str) -> Proc {
+    node_with(dir, conf_text, name, etcd, &[])
+}
+
+fn node_with(dir: &Path, conf_text: &str, name: &str, etcd: &str, extra: &[&str]) -> Proc {
     // One configuration file per process (the file lock is per daemon), same text.
     let conf = dir.join(format!("{name}.conf"));
     std::fs::write(&conf, conf_text).unwrap();
@@ -173,6 +179,7 @@ fn node(dir: &Path, conf_text: &str, name: &str, etcd: &str) -> Proc {
             .arg("-c")
             .arg(&conf)
             .args(["--node", name, "--cluster", etcd])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -262,4 +269,105 @@ fn three_nodes_own_each_console_once_and_fail_over_within_the_ttl() {
     let v = devices.violations.lock().unwrap().clone();
     assert!(v.is_empty(), "{v:?}");
     drop(rt);
+}
+
+/// The stock 0.2.7 client asks any node: `-q` lists the whole cluster, and a
+/// console another node owns is attached, typed into and closed as if direct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stock_client_reaches_any_console_through_any_node() {
+    let Some(conman) = common::pty::peer("/usr/bin/conman") else {
+        return;
+    };
+    if !Path::new(ETCD).exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "etcd missing under CI (run scripts/install-peers.sh)"
+        );
+        eprintln!("SKIPPED: etcd not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let (_etcd, url) = start_etcd(&dir);
+    let names: Vec<String> = (0..8).map(|i| format!("echo{i}")).collect();
+    let mut conf = format!("server clusterprefix=\"/it\" clusterttl={TTL}\n");
+    for n in &names {
+        conf.push_str(&format!("console name=\"{n}\" dev=\"/bin/cat\" log=\"\"\n"));
+    }
+    let (pa, pb) = (free_port(), free_port());
+    let _a = node_with(
+        &dir,
+        &conf,
+        "a",
+        &url,
+        &[
+            "-p",
+            &pa.to_string(),
+            "--advertise",
+            &format!("127.0.0.1:{pa}"),
+        ],
+    );
+    let _b = node_with(
+        &dir,
+        &conf,
+        "b",
+        &url,
+        &[
+            "-p",
+            &pb.to_string(),
+            "--advertise",
+            &format!("127.0.0.1:{pb}"),
+        ],
+    );
+    let expect: BTreeMap<String, String> = names
+        .iter()
+        .map(|c| {
+            (
+                c.clone(),
+                conmand_core::cluster::owner(c, &["a", "b"])
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let u = url.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("placement", Duration::from_secs(TTL + 20), || {
+            owners(&u) == expect
+        })
+    })
+    .await
+    .unwrap();
+    let on_b = names
+        .iter()
+        .find(|c| conmand_core::cluster::owner(c, &["a", "b"]) == Some("b"))
+        .expect("b owns one of eight")
+        .clone();
+    let via_a = format!("127.0.0.1:{pa}");
+    // -q through a lists every console, b's included.
+    let out = tokio::process::Command::new(&conman)
+        .args(["-d", &via_a, "-q"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        names.join("\n") + "\n"
+    );
+    // A session to b's console through a: typed text comes back from b's cat.
+    let mut c = common::pty::PtyProc::spawn(&conman, &["-d", &via_a, &on_b]);
+    c.expect(format!("<ConMan> Connection to console [{on_b}] opened.").as_bytes())
+        .await;
+    c.send(b"through-a-to-b\r").await;
+    c.expect(b"through-a-to-b").await;
+    // The owner sees the user (not the relaying node) as the writer.
+    let mut busy = common::pty::PtyProc::spawn(&conman, &["-d", &format!("127.0.0.1:{pb}"), &on_b]);
+    busy.expect(b"ERROR: Found console already in use.").await;
+    let (_, code) = busy.finish().await;
+    assert_eq!(code, 2);
+    c.send(b"&.").await;
+    c.expect(format!("<ConMan> Connection to console [{on_b}] closed.").as_bytes())
+        .await;
+    let (_, code) = c.finish().await;
+    assert_eq!(code, 0);
 }

@@ -19,6 +19,7 @@
 //! The interface to the engine is one call, [`Engine::set_owned`].
 
 pub mod etcd;
+pub mod proxy;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -111,6 +112,38 @@ pub struct Node {
     wake: Notify,
     /// Consoles this node owns, with their fencing numbers.
     owned: Mutex<BTreeMap<String, i64>>,
+    /// What the last placement pass saw, for routing clients ([`proxy::Remote`]).
+    view: std::sync::RwLock<View>,
+}
+
+/// The cluster as last read.
+#[derive(Debug, Default)]
+struct View {
+    /// Every configured console.
+    names: Vec<String>,
+    /// Console → owning node.
+    owners: std::collections::HashMap<String, String>,
+    /// Node → its advertised address.
+    addrs: std::collections::HashMap<String, String>,
+}
+
+impl proxy::Remote for Node {
+    fn all_names(&self) -> Vec<String> {
+        self.view
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .names
+            .clone()
+    }
+
+    fn remote_owner(&self, console: &str) -> Option<String> {
+        let v = self.view.read().unwrap_or_else(|p| p.into_inner());
+        let node = v.owners.get(console)?;
+        if node == &self.opts.node {
+            return None;
+        }
+        v.addrs.get(node).cloned()
+    }
 }
 
 impl Node {
@@ -130,6 +163,7 @@ impl Node {
             fenced: AtomicBool::new(true),
             wake: Notify::new(),
             owned: Mutex::new(BTreeMap::new()),
+            view: std::sync::RwLock::new(View::default()),
         }))
     }
 
@@ -332,12 +366,21 @@ impl Node {
             }
             return Ok(true);
         }
-        let nodes: Vec<String> = self
+        let node_kvs = self
             .etcd
             .range_prefix(&format!("{}/nodes/", self.opts.prefix))
-            .await?
-            .into_iter()
+            .await?;
+        let nodes: Vec<String> = node_kvs
+            .iter()
             .filter_map(|kv| kv.key.rsplit('/').next().map(str::to_string))
+            .collect();
+        let addrs = node_kvs
+            .iter()
+            .filter_map(|kv| {
+                let name = kv.key.rsplit('/').next()?.to_string();
+                let v: serde_json::Value = serde_json::from_str(&kv.value).ok()?;
+                Some((name, v["advertise"].as_str()?.to_string()))
+            })
             .collect();
         if !nodes.contains(&self.opts.node) {
             // Our key vanished (lease revoked by hand?): join again.
@@ -363,6 +406,15 @@ impl Node {
             .iter()
             .map(|c| c.name.clone())
             .collect();
+        {
+            let mut v = self.view.write().unwrap_or_else(|p| p.into_inner());
+            v.names = names.clone();
+            v.owners = owners
+                .iter()
+                .map(|(c, (n, _))| (c.clone(), n.clone()))
+                .collect();
+            v.addrs = addrs;
+        }
         let desired: HashSet<&str> =
             conmand_core::cluster::owned_by(&self.opts.node, &names, &nodes)
                 .into_iter()
