@@ -7,6 +7,6 @@ _conmand() {
         -p) return ;;
         --pswd-set|--node|--advertise|--cluster) return ;;
     esac
-    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd --pswd-set --reopen-logs --node --advertise --cluster' -- "$cur"))
+    COMPREPLY=($(compgen -W '-c -F -h --help -k -L -p -P -q -r -v -V --version -z -t --test-config --json --pswd --pswd-set --reopen-logs --node --advertise --cluster --cluster-status' -- "$cur"))
 }
 complete -F _conmand conmand

@@ -20,3 +20,4 @@ complete -c conmand -l pswd-set -x -d 'Set a password in the database (HOST-REGE
 complete -c conmand -l node -x -d "Cluster: this node's name"
 complete -c conmand -l advertise -x -d 'Cluster: where other nodes reach this one'
 complete -c conmand -l cluster -x -d 'Cluster: etcd endpoints, comma-separated'
+complete -c conmand -l cluster-status -d "Cluster: print the nodes and every console's owner"

@@ -14,6 +14,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/conman.conf";
 /// Parsed `conmand` arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
+    group(clap::ArgGroup::new("json_for").args(["test_config", "cluster_status"]).multiple(false)),
     name = "conmand",
     about = "The conman-rs console-manager daemon (drop-in for ConMan's conmand).",
     disable_version_flag = true
@@ -61,7 +62,7 @@ pub struct Cli {
     #[arg(short = 't', long = "test-config")]
     pub test_config: bool,
     /// With -t: print the checked configuration as one JSON document on stdout.
-    #[arg(long = "json", requires = "test_config")]
+    #[arg(long = "json", requires = "json_for")]
     pub json: bool,
     /// IPMI password database (conman.pswd format) for `ipmi:` consoles whose
     /// ipmiopts give no password [default: /etc/conman.pswd if it exists]; also
@@ -90,6 +91,10 @@ pub struct Cli {
     /// Cluster: etcd endpoints, comma-separated (overrides `server cluster`).
     #[arg(long = "cluster", value_name = "URLS")]
     pub cluster: Option<String>,
+    /// Cluster: print the live nodes and the owner of every console (with
+    /// --json: as JSON), then exit.
+    #[arg(long = "cluster-status", conflicts_with_all = ["test_config", "kill", "reopen", "query", "reopen_logs"])]
+    pub cluster_status: bool,
 }
 
 /// The licence text `conmand -L` prints (the project's LICENSE file).

@@ -35,6 +35,14 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(code);
     }
+    if cli.cluster_status {
+        let code = conmand::cluster::status::run_status(
+            &cli,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        );
+        return ExitCode::from(code);
+    }
     if cli.test_config {
         let code = run_check(
             &cli,

@@ -236,6 +236,30 @@ fn three_nodes_own_each_console_once_and_fail_over_within_the_ttl() {
         owners(&url) == expect(&["a", "b"]) && devices.connected_once() == CONSOLES
     });
 
+    // --cluster-status shows the nodes and every owner.
+    let out = Command::new(BIN)
+        .args(["--cluster-status", "--json", "--cluster", &url, "-c"])
+        .arg(dir.join("a.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{doc}");
+    let total: u64 = nodes.iter().map(|n| n["consoles"].as_u64().unwrap()).sum();
+    assert_eq!(total, CONSOLES as u64);
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["lease_ttl_left"].as_i64().unwrap() > 0)
+    );
+    assert_eq!(doc["owners"].as_object().unwrap().len(), CONSOLES);
+    assert!(doc["unowned"].as_array().unwrap().is_empty());
+
     // A third joins: it takes exactly its rendezvous share, nothing else moves.
     let before = owners(&url);
     let _c = node(dir, &conf, "c", &url);
@@ -344,6 +368,23 @@ async fn the_stock_client_reaches_any_console_through_any_node() {
         .expect("b owns one of eight")
         .clone();
     let via_a = format!("127.0.0.1:{pa}");
+    // a learns of b's consoles through its etcd watch, a moment after etcd has
+    // them: wait until a routes a (read-only) request for b's console.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_r, rsp) = common::Raw::open(
+            format!("127.0.0.1:{pa}").parse().unwrap(),
+            "probe",
+            None,
+            &format!("MONITOR CONSOLE='{on_b}'"),
+        )
+        .await;
+        if rsp.starts_with("OK") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a never routed [{on_b}]: {rsp}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // -q through a lists every console, b's included.
     let out = tokio::process::Command::new(&conman)
         .args(["-d", &via_a, "-q"])

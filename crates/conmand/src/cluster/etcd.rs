@@ -14,6 +14,9 @@ use conmand_core::alerts::url::HttpUrl;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+/// Operations in one transaction (etcd's default `--max-txn-ops` is 128).
+pub const MAX_TXN_OPS: usize = 100;
+
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -125,6 +128,14 @@ impl Etcd {
         Ok(int(&v["result"]["TTL"]))
     }
 
+    /// Seconds left on `lease` (0: gone).
+    pub async fn time_to_live(&self, lease: i64) -> Result<i64, EtcdError> {
+        let v = self
+            .call("/v3/lease/timetolive", json!({ "ID": lease.to_string() }))
+            .await?;
+        Ok(int(&v["TTL"]).max(0))
+    }
+
     /// Give `lease` up (its keys go at once).
     pub async fn revoke(&self, lease: i64) -> Result<(), EtcdError> {
         self.call("/v3/lease/revoke", json!({ "ID": lease.to_string() }))
@@ -170,6 +181,36 @@ impl Etcd {
                     "success": [{ "request_put": { "key": k, "value": b64(value), "lease": lease.to_string() } }],
                     "failure": [],
                 }),
+            )
+            .await?;
+        if v["succeeded"].as_bool() == Some(true) {
+            Ok(Some(int(&v["header"]["revision"])))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Create every key of `keys` = `value` under `lease` in one transaction, if none
+    /// of them exists: `Ok(Some(rev))` (the create revision of all of them), or
+    /// `Ok(None)` when one exists (nothing was written). At most [`MAX_TXN_OPS`].
+    pub async fn create_all(
+        &self,
+        keys: &[String],
+        value: &str,
+        lease: i64,
+    ) -> Result<Option<i64>, EtcdError> {
+        let compare: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({ "key": b64(k), "target": "CREATE", "result": "EQUAL", "create_revision": "0" }))
+            .collect();
+        let success: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({ "request_put": { "key": b64(k), "value": b64(value), "lease": lease.to_string() } }))
+            .collect();
+        let v = self
+            .call(
+                "/v3/kv/txn",
+                json!({ "compare": compare, "success": success, "failure": [] }),
             )
             .await?;
         if v["succeeded"].as_bool() == Some(true) {

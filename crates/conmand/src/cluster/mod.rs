@@ -20,6 +20,7 @@
 
 pub mod etcd;
 pub mod proxy;
+pub mod status;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -33,6 +34,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use etcd::Etcd;
+
+/// A console and what creating its ownership key gave.
+type Created = (String, Result<Option<i64>, etcd::EtcdError>);
+
+/// After a change is seen, how long to let further changes arrive before placing.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Ownership releases sent to etcd at once.
+const CREATES_IN_FLIGHT: usize = 32;
+/// Batches of ownership creates sent to etcd at once.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Without a change seen, how often the placement is checked anyway (the watch
+/// normally wakes it).
+const IDLE_CHECK: Duration = Duration::from_secs(300);
 
 /// What a node needs to join.
 #[derive(Debug, Clone)]
@@ -192,11 +207,15 @@ impl Node {
             let wait = if retry {
                 Duration::from_millis(500)
             } else {
-                Duration::from_secs(30)
+                IDLE_CHECK
             };
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    // Changes come in bursts (a node giving up hundreds of consoles):
+                    // let the burst pass, then look once.
+                    tokio::time::sleep(SETTLE).await;
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
             retry = match self.place().await {
@@ -291,7 +310,12 @@ impl Node {
     async fn register(&self) -> Result<(), etcd::EtcdError> {
         let ttl = u32::try_from(self.opts.ttl.as_secs()).unwrap_or(10);
         let lease = self.etcd.grant(ttl).await?;
-        let info = serde_json::json!({ "advertise": self.opts.advertise }).to_string();
+        let since = jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let info =
+            serde_json::json!({ "advertise": self.opts.advertise, "since": since }).to_string();
         self.etcd
             .put(&self.key("nodes", &self.opts.node), &info, lease)
             .await?;
@@ -339,17 +363,25 @@ impl Node {
         let keep: HashSet<String> = owned.keys().cloned().collect();
         drop(owned);
         let still = self.engine.set_owned(keep).await;
+        let mut free = Vec::new();
         for n in names {
             if still.contains(n) {
                 // Its device may still be open: let the lease, not us, hand it on.
                 tracing::warn!("Cluster: console [{n}] still closing; keeping its ownership key");
-                continue;
+            } else {
+                free.push(self.key("owners", n));
             }
-            let _ = self
-                .etcd
-                .delete_if(&self.key("owners", n), &self.opts.node)
-                .await;
         }
+        use futures_util::StreamExt as _;
+        let me = self.opts.node.as_str();
+        let etcd = &self.etcd;
+        futures_util::stream::iter(free)
+            .map(|key: String| async move {
+                let _ = etcd.delete_if(&key, me).await;
+            })
+            .buffer_unordered(CREATES_IN_FLIGHT)
+            .collect::<Vec<()>>()
+            .await;
     }
 
     /// One placement pass. `Ok(true)`: some console is waiting for another node
@@ -440,6 +472,7 @@ impl Node {
         let mut pending = false;
         let mut gained = Vec::new();
         let have: HashSet<String> = self.owned().await.into_iter().collect();
+        let mut free = Vec::new();
         for c in &desired {
             if have.contains(*c) {
                 continue;
@@ -447,10 +480,45 @@ impl Node {
             match owners.get(*c) {
                 Some((n, rev)) if n == me => gained.push(((*c).to_string(), *rev)),
                 Some(_) => pending = true,
-                None => match self.etcd.create(&self.key("owners", c), me, lease).await? {
-                    Some(rev) => gained.push(((*c).to_string(), rev)),
-                    None => pending = true,
-                },
+                None => free.push((*c).to_string()),
+            }
+        }
+        // Thousands of consoles at a cold start or a failover: batches of keys in
+        // one transaction each (all free, the usual case), several in flight; a
+        // batch that meets a taken key is retried one key at a time.
+        use futures_util::StreamExt as _;
+        let batches: Vec<Vec<String>> = free
+            .chunks(etcd::MAX_TXN_OPS)
+            .map(<[String]>::to_vec)
+            .collect();
+        let created: Vec<Vec<Created>> = futures_util::stream::iter(batches)
+            .map(|batch: Vec<String>| {
+                let keys: Vec<String> = batch.iter().map(|c| self.key("owners", c)).collect();
+                let etcd = &self.etcd;
+                async move {
+                    match etcd.create_all(&keys, me, lease).await {
+                        Ok(Some(rev)) => batch.into_iter().map(|c| (c, Ok(Some(rev)))).collect(),
+                        Ok(None) => {
+                            let mut out = Vec::new();
+                            for (c, k) in batch.into_iter().zip(keys) {
+                                let r = etcd.create(&k, me, lease).await;
+                                out.push((c, r));
+                            }
+                            out
+                        }
+                        Err(e) => batch.into_iter().map(|c| (c, Err(e.clone()))).collect(),
+                    }
+                }
+            })
+            .buffer_unordered(BATCHES_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut failed = None;
+        for (c, r) in created.into_iter().flatten() {
+            match r {
+                Ok(Some(rev)) => gained.push((c, rev)),
+                Ok(None) => pending = true,
+                Err(e) => failed = Some(e),
             }
         }
         if !gained.is_empty() && !self.fenced.load(Ordering::Acquire) {
@@ -467,6 +535,9 @@ impl Node {
             );
             let _ = self.engine.set_owned(keep).await;
         }
-        Ok(pending)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(pending),
+        }
     }
 }
