@@ -46,13 +46,29 @@ impl HttpUrl {
             let Some((h, after)) = v6.split_once(']') else {
                 return Err("unclosed [ in the host".into());
             };
-            (h, after.strip_prefix(':'))
+            // Brackets hold an IPv6 address, and only a port may follow them.
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("\"[{h}]\" is not an IPv6 address"));
+            }
+            let port = match after {
+                "" => None,
+                _ => match after.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return Err(format!("unexpected \"{after}\" after the host")),
+                },
+            };
+            (h, port)
         } else {
             match authority.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (authority, None),
             }
         };
+        if host.contains([':', '[', ']']) && !authority.starts_with('[') {
+            return Err(format!(
+                "invalid host \"{host}\" (an IPv6 address goes in brackets: http://[::1]:8080/)"
+            ));
+        }
         if host.is_empty() {
             return Err("missing host".into());
         }
@@ -130,6 +146,13 @@ mod tests {
             ("http://[::1/", "unclosed ["),
             ("http://h/a b", "forbidden character ' '"),
             ("http://h/\r\nX: y", "forbidden character '\\r'"),
+            // Found by the config fuzz target: text after "]" was dropped.
+            (
+                "http://[::1]]:7004/",
+                "unexpected \"]:7004\" after the host",
+            ),
+            ("http://[not-v6]:80/", "is not an IPv6 address"),
+            ("http://a:b:80/", "an IPv6 address goes in brackets"),
         ] {
             let e = HttpUrl::parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
@@ -157,6 +180,8 @@ mod tests {
             if let Ok(u) = HttpUrl::parse(&s) {
                 prop_assert!(!u.target.contains(['\r', '\n']));
                 prop_assert!(!u.host.contains(['\r', '\n']));
+                // Whatever parses prints back to itself.
+                prop_assert_eq!(HttpUrl::parse(&u.to_string()), Ok(u));
             }
         }
     }
