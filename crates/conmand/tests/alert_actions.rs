@@ -168,7 +168,10 @@ async fn a_receiver_that_never_answers_holds_nothing_up() {
     srv.daemon.as_ref().unwrap().flush_logs().await;
     let logged = std::fs::read(&log).unwrap();
     for i in [1, N / 2, N] {
-        assert!(find(&logged, format!("ALERT-{i}\r\n").as_bytes()).is_some(), "line {i}");
+        assert!(
+            find(&logged, format!("ALERT-{i}\r\n").as_bytes()).is_some(),
+            "line {i}"
+        );
     }
     let hub = srv.daemon.as_ref().unwrap().alerts().clone();
     eventually("every event raised", || {
