@@ -180,7 +180,7 @@ impl Access {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Write one record for `who` (never blocks; see [`AUDIT_QUEUE`]).
+    /// Write one record for `who` (never blocks: a queue of 4,096 records).
     pub fn audit(&self, who: &Identity, rec: Record<'_>) {
         if !self.auditing.load(std::sync::atomic::Ordering::Relaxed) {
             return;
