@@ -74,6 +74,54 @@ fn start_etcd(dir: &Path) -> (Proc, String) {
     (etcd, url)
 }
 
+/// A three-member etcd: (members, their client URLs).
+fn start_etcd3(dir: &Path) -> (Vec<Proc>, Vec<String>) {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let initial = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, p))| format!("m{i}=http://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut members = Vec::new();
+    let mut urls = Vec::new();
+    for (i, (c, p)) in ports.iter().enumerate() {
+        let url = format!("http://127.0.0.1:{c}");
+        let child = Command::new(ETCD)
+            .args(["--name", &format!("m{i}")])
+            .arg("--data-dir")
+            .arg(dir.join(format!("etcd{i}")))
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{p}"),
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{p}"),
+                "--initial-cluster",
+                &initial,
+                "--initial-cluster-state",
+                "new",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        members.push(Proc(child));
+        urls.push(url);
+    }
+    for url in &urls {
+        wait_for("etcd member to answer", Duration::from_secs(30), || {
+            etcdctl(url, &["endpoint", "health"]).is_some()
+        });
+    }
+    (members, urls)
+}
+
 fn etcdctl(url: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(ETCDCTL)
         .env("ETCDCTL_API", "3")
@@ -411,4 +459,72 @@ async fn the_stock_client_reaches_any_console_through_any_node() {
         .await;
     let (_, code) = c.finish().await;
     assert_eq!(code, 0);
+}
+
+/// A 3-member etcd loses the member the nodes talk to: they move to another
+/// member, keep their leases, and nothing moves or disconnects.
+#[test]
+fn losing_an_etcd_member_moves_nothing() {
+    if !Path::new(ETCD).exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "etcd missing under CI (run scripts/install-peers.sh)"
+        );
+        eprintln!("SKIPPED: etcd not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut members, urls) = start_etcd3(dir);
+    let all = urls.join(",");
+    let devices = Arc::new(Devices::default());
+    let names: Vec<String> = (0..30).map(|i| format!("d{i:02}")).collect();
+    let mut conf = format!("server port=0 clusterprefix=\"/it\" clusterttl={TTL}\n");
+    for n in &names {
+        let path: PathBuf = dir.join(format!("{n}.sock"));
+        devices.listen(&rt, n.clone(), &path);
+        conf.push_str(&format!(
+            "console name=\"{n}\" dev=\"unix:{}\" log=\"\"\n",
+            path.display()
+        ));
+    }
+    // The first endpoint is the one each node talks to until it fails.
+    let _a = node(dir, &conf, "a", &all);
+    let _b = node(dir, &conf, "b", &all);
+    let want: BTreeMap<String, String> = names
+        .iter()
+        .map(|c| {
+            (
+                c.clone(),
+                conmand_core::cluster::owner(c, &["a", "b"])
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    wait_for("placement", Duration::from_secs(TTL + 20), || {
+        owners(&urls[1]) == want && devices.connected_once() == names.len()
+    });
+    let first = members.remove(0);
+    drop(first); // SIGKILL, reaped
+    // Three lease lifetimes later: the same owners, every console still connected
+    // once, at every sample.
+    let until = Instant::now() + Duration::from_secs(3 * TTL);
+    while Instant::now() < until {
+        assert_eq!(owners(&urls[1]), want, "ownership moved");
+        assert_eq!(
+            devices.connected_once(),
+            names.len(),
+            "a console was dropped"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let v = devices.violations.lock().unwrap().clone();
+    assert!(v.is_empty(), "{v:?}");
+    drop(rt);
 }
