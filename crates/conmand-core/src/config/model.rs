@@ -79,7 +79,7 @@ pub struct ServerOpts {
     pub coredump: bool,
     /// `coredumpdir=` (absolute), if set.
     pub coredumpdir: Option<PathBuf>,
-    /// `execpath=` split on `:` (empty pieces dropped).
+    /// `execpath=` split on `:` (empty and blank pieces dropped).
     pub execpath: Vec<PathBuf>,
     /// `keepalive=on|off` (default on).
     pub keepalive: bool,

@@ -317,8 +317,10 @@ impl State<'_> {
                 self.server.execpath = if is_blank(s) {
                     Vec::new()
                 } else {
+                    // Empty and blank pieces are dropped alike (a blank value as a
+                    // whole unsets it; found by the config fuzz target).
                     s.split(':')
-                        .filter(|d| !d.is_empty())
+                        .filter(|d| !is_blank(d))
                         .map(PathBuf::from)
                         .collect()
                 };
