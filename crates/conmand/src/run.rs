@@ -292,6 +292,20 @@ async fn run_daemon(
                 c.node,
                 c.endpoints.join(",")
             );
+            let loopback = c.advertise.as_deref().is_none_or(|a| {
+                let host = a.rsplit_once(':').map_or(a, |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                host == "localhost"
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            });
+            if !loopback {
+                tracing::warn!(
+                    "Cluster: clients passed between nodes travel in plain TCP to {} (mutual TLS between nodes is not built yet): keep the nodes on a trusted network",
+                    c.advertise.as_deref().unwrap_or_default()
+                );
+            }
             let node = crate::cluster::Node::new(c, engine.clone(), full_config)?;
             engine.set_remote(node.clone());
             let stop = tokio_util::sync::CancellationToken::new();
