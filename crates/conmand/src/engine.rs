@@ -425,7 +425,13 @@ impl Engine {
             let (name, reason) = match change {
                 ConsoleChange::Removed(n) => {
                     summary.push(format!("removed {n}"));
-                    (n, format!("Console [{n}] removed from the configuration"))
+                    // In a cluster a console still configured but not owned here
+                    // has moved to another node.
+                    if new.config.consoles.iter().any(|d| &d.name == n) {
+                        (n, format!("Console [{n}] moved to another node"))
+                    } else {
+                        (n, format!("Console [{n}] removed from the configuration"))
+                    }
                 }
                 ConsoleChange::Changed(n) => {
                     summary.push(format!("changed {n}"));

@@ -379,7 +379,7 @@ async fn the_stock_client_reaches_any_console_through_any_node() {
             &format!("127.0.0.1:{pa}"),
         ],
     );
-    let _b = node_with(
+    let b = node_with(
         &dir,
         &conf,
         "b",
@@ -459,6 +459,30 @@ async fn the_stock_client_reaches_any_console_through_any_node() {
         .await;
     let (_, code) = c.finish().await;
     assert_eq!(code, 0);
+    // A client of b's console on b itself is told when b hands it over (SIGTERM),
+    // then a owns it.
+    let (mut direct, rsp) = common::Raw::open(
+        format!("127.0.0.1:{pb}").parse().unwrap(),
+        "watcher",
+        None,
+        &format!("MONITOR CONSOLE='{on_b}'"),
+    )
+    .await;
+    assert!(rsp.starts_with("OK"), "{rsp}");
+    let pid = rustix::process::Pid::from_child(&b.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    direct
+        .expect(format!("Console [{on_b}] moved to another node").as_bytes())
+        .await;
+    let u = url.clone();
+    let c2 = on_b.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("a takes b's console", Duration::from_secs(TTL + 20), || {
+            owners(&u).get(&c2).map(String::as_str) == Some("a")
+        })
+    })
+    .await
+    .unwrap();
 }
 
 /// A 3-member etcd loses the member the nodes talk to: they move to another
