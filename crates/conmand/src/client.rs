@@ -225,46 +225,26 @@ where
             return Ok(None);
         }
     };
-    if req.command == ReqCommand::Query
-        && !who.is_authenticated()
-        && let Some(names) = front.cluster_names()
-    {
-        // A cluster answers for every console, whichever node owns it.
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        match conmand_core::matching::resolve(&req, &refs) {
-            Ok(sel) => {
-                let consoles = sel.consoles.iter().map(|&i| names[i].clone()).collect();
-                send(
-                    stream,
-                    &Response::Ok {
-                        reset: front.has_reset(),
-                        consoles,
-                    },
-                )
-                .await?;
-                stream.shutdown().await.ok();
-                return Ok(Some((client, req, who)));
-            }
-            Err(e) => {
-                crate::notice!("Client <{label}> request failed: {e}");
-                send(stream, &e.to_response()).await?;
-                return Ok(None);
-            }
-        }
-    }
     if req.command == ReqCommand::Query {
-        let snapshot = front.visible(&who);
-        match front.resolve(&snapshot, &req).await {
-            Ok((list, _)) => {
-                let names = list.iter().map(|c| c.name().to_string()).collect();
-                send(
-                    stream,
-                    &Response::Ok {
-                        reset: front.has_reset(),
-                        consoles: names,
-                    },
-                )
-                .await?;
+        // A cluster answers for every console, whichever node owns it.
+        let listed = match front.cluster_names().filter(|_| !who.is_authenticated()) {
+            Some(names) => {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                conmand_core::matching::resolve(&req, &refs)
+                    .map(|sel| sel.consoles.iter().map(|&i| names[i].clone()).collect())
+            }
+            None => {
+                let snapshot = front.visible(&who);
+                front
+                    .resolve(&snapshot, &req)
+                    .await
+                    .map(|(list, _)| list.iter().map(|c| c.name().to_string()).collect())
+            }
+        };
+        match listed {
+            Ok(consoles) => {
+                let reset = front.has_reset();
+                send(stream, &Response::Ok { reset, consoles }).await?;
                 stream.shutdown().await.ok();
                 return Ok(Some((client, req, who)));
             }
