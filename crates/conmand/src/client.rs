@@ -122,7 +122,7 @@ where
         select_for_session(&mut stream, &req, &label, &front, &who),
     )
     .await;
-    let (consoles, kind) = match selected {
+    let (consoles, kind, ok) = match selected {
         Ok(Some(v)) => v,
         Ok(None) => return,
         Err(_) => {
@@ -160,7 +160,7 @@ where
         front.stall_timeout,
         guard,
     );
-    session.run(stream, buf, mode).await;
+    session.run(stream, buf, mode, &ok).await;
     tracing::info!("Client <{label}> disconnected");
 }
 
@@ -266,7 +266,7 @@ async fn select_for_session<S>(
     label: &str,
     front: &Frontend,
     who: &Identity,
-) -> Option<(Vec<ConsoleHandle>, SessionKind)>
+) -> Option<(Vec<ConsoleHandle>, SessionKind, Vec<u8>)>
 where
     S: AsyncWrite + Unpin,
 {
@@ -341,19 +341,11 @@ where
         }
     }
     let names = list.iter().map(|c| c.name().to_string()).collect();
-    if send(
-        stream,
-        &Response::Ok {
-            reset: front.has_reset(),
-            consoles: names,
-        },
-    )
-    .await
-    .is_err()
-    {
-        return None;
-    }
-    Some((list, kind))
+    let ok = Response::Ok {
+        reset: front.has_reset(),
+        consoles: names,
+    };
+    Some((list, kind, wire_bytes(&ok)))
 }
 
 /// The first right the request needs and `who` lacks, with the console.
@@ -384,11 +376,16 @@ fn refused<'a>(
 /// Write a response line; one longer than [`MAX_WIRE_LINE`] becomes error 2 saying
 /// so (and a warning), never a silently cut list.
 async fn send<S: AsyncWrite + Unpin>(stream: &mut S, rsp: &Response) -> std::io::Result<()> {
+    stream.write_all(&wire_bytes(rsp)).await
+}
+
+/// A response as sent: cut to the wire limit (with a warning when it had to be).
+fn wire_bytes(rsp: &Response) -> Vec<u8> {
     let (rsp, too_long) = rsp.clone().within_wire_limit();
     if let Some(n) = too_long {
         tracing::warn!("Refused to send a {n}-byte response line (more than {MAX_WIRE_LINE})");
     }
-    stream.write_all(&rsp.to_bytes()).await
+    rsp.to_bytes()
 }
 
 /// Read the greeting line (ConMan's `read_line`, cut at 131,071 bytes): bytes after

@@ -175,25 +175,37 @@ impl Session {
         }
     }
 
-    /// Attach, run until either side closes or the client is removed, then detach.
-    /// `pending` holds bytes the client pipelined after its request.
-    pub async fn run<S>(mut self, stream: S, pending: BytesMut, mode: AttachMode)
+    /// Attach, send `ok` (the request's answer), run until either side closes or the
+    /// client is removed, then detach. `pending` holds bytes the client pipelined
+    /// after its request.
+    ///
+    /// The answer goes out once every console has the client attached, so whatever
+    /// a console prints after the client has read its `OK` reaches the client
+    /// (ConMan answers first and attaches after, and loses what falls between).
+    pub async fn run<S>(mut self, stream: S, pending: BytesMut, mode: AttachMode, ok: &[u8])
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let (tx, mut rx) = mpsc::channel(CLIENT_QUEUE);
         let shared = Arc::new(SinkShared::default());
         let sink = ClientSink::new(tx, shared.clone());
+        let mut pending_attach = Vec::with_capacity(self.consoles.len());
         for c in &self.consoles {
-            c.send(Command::Attach {
-                client: self.client.clone(),
-                sink: sink.clone(),
-                mode,
-            })
-            .await;
+            pending_attach.push(
+                c.attach_begin(self.client.clone(), sink.clone(), mode)
+                    .await,
+            );
         }
         drop(sink);
+        for done in pending_attach {
+            // An error: that console stopped; the session learns it as it goes.
+            let _ = done.await;
+        }
         let (mut rd, mut wr) = tokio::io::split(stream);
+        if self.write(&mut wr, ok).await.is_err() {
+            self.detach_all().await;
+            return;
+        }
         let mut decoder = EscapeDecoder::new();
         let mut inbuf = BytesMut::with_capacity(1024);
         let mut read_open = true;
@@ -471,5 +483,57 @@ impl Session {
             })
             .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conmand_core::config::{ConsoleDef, ConsoleSpec, LogOpts, TestOpts};
+    use futures_util::FutureExt;
+
+    /// The request's `OK` goes out only once the console has attached the client,
+    /// so nothing the console prints after the client reads it can be missed.
+    #[tokio::test]
+    async fn the_answer_waits_for_the_attach() {
+        let def = ConsoleDef {
+            name: "c".into(),
+            dev: "fake".into(),
+            spec: ConsoleSpec::Test(TestOpts::default()),
+            log: None,
+            logopts: LogOpts::default(),
+            line: 1,
+        };
+        let (console, mut commands) = ConsoleHandle::detached(def);
+        let who = Arc::new(Identity::claimed("u", "127.0.0.1:1".parse().unwrap()));
+        let guard = Guard::new(who, Access::new(None, None), std::slice::from_ref(&console));
+        let client = Arc::new(ClientInfo::new(1, "u".into(), "h".into(), None));
+        let session = Session::new(
+            client,
+            vec![console],
+            SessionKind::Monitor,
+            false,
+            Duration::from_secs(5),
+            guard,
+        );
+        let (mut ours, theirs) = tokio::io::duplex(4096);
+        let task = tokio::spawn(session.run(theirs, BytesMut::new(), AttachMode::Monitor, b"OK\n"));
+        let Some(Command::Attach(attach)) = commands.recv().await else {
+            panic!("no attach");
+        };
+        // Only the answer is kept: the sink goes, so the session can end.
+        let crate::console::Attach { done, sink, .. } = *attach;
+        drop(sink);
+        let mut buf = [0u8; 16];
+        assert!(
+            ours.read(&mut buf).now_or_never().is_none(),
+            "answered before the console attached the client"
+        );
+        done.send(()).unwrap();
+        let n = ours.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"OK\n");
+        drop(ours);
+        drop(commands);
+        task.await.unwrap();
     }
 }

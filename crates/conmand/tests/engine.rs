@@ -633,3 +633,38 @@ async fn shutdown_loses_no_log_byte() {
         String::from_utf8_lossy(&text[text.len().saturating_sub(200)..])
     );
 }
+
+/// Whatever a console prints once the client has read its `OK` reaches the client:
+/// the daemon attaches before it answers (ConMan answers first, and output that
+/// falls between is lost to the client). Each round writes the device's output the
+/// moment the `OK` is read, monitor, read-write and broadcast alike. The window it
+/// guards is narrow (a loaded CI machine hit it): the unit test
+/// `session::tests::the_answer_waits_for_the_attach` pins the order exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_right_after_ok_reaches_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("c.sock");
+    let l = tokio::net::UnixListener::bind(&sock).unwrap();
+    let srv =
+        TestServer::start_in(dir, vec![unix_console("c", &sock)], ServerOpts::default()).await;
+    let mut dev = unix_device(&srv, &l, "c").await;
+    use tokio::io::AsyncWriteExt;
+    for round in 0..150 {
+        let request = match round % 3 {
+            0 => "MONITOR CONSOLE='c'",
+            1 => "CONNECT CONSOLE='c'",
+            _ => "CONNECT OPTION=BROADCAST CONSOLE='c'",
+        };
+        let (mut client, rsp) = Raw::open(srv.addr, "u", None, request).await;
+        assert!(rsp.starts_with("OK"), "{rsp}");
+        let marker = format!("ROUND-{round}-END");
+        let mut out = vec![b'.'; 16 * 1024];
+        out.extend_from_slice(marker.as_bytes());
+        dev.write_all(&out).await.unwrap();
+        client.expect(marker.as_bytes()).await;
+        drop(client);
+        let daemon = srv.daemon.as_ref().unwrap();
+        eventually("the client to leave", || daemon.clients() == 0).await;
+    }
+    srv.stop().await;
+}

@@ -181,7 +181,16 @@ impl Actor {
 
     async fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Attach { client, sink, mode } => self.attach(client, sink, mode).await,
+            Command::Attach(a) => {
+                let super::Attach {
+                    client,
+                    sink,
+                    mode,
+                    done,
+                } = *a;
+                self.attach(client, sink, mode).await;
+                let _ = done.send(());
+            }
             Command::Detach { client_id } => {
                 let mut log = LogNotices::new();
                 self.members.detach(client_id, &mut log);

@@ -57,17 +57,22 @@ pub enum AttachMode {
     },
 }
 
+/// A client to attach, and who waits for it.
+pub struct Attach {
+    /// Who.
+    pub client: Arc<ClientInfo>,
+    /// Where its output goes.
+    pub sink: ClientSink,
+    /// How.
+    pub mode: AttachMode,
+    /// Answered once the client is attached (output read after that reaches it).
+    pub done: oneshot::Sender<()>,
+}
+
 /// A request to a console actor.
 pub enum Command {
-    /// Attach a client.
-    Attach {
-        /// Who.
-        client: Arc<ClientInfo>,
-        /// Where its output goes.
-        sink: ClientSink,
-        /// How.
-        mode: AttachMode,
-    },
+    /// Attach a client (rare: boxed, so every command stays small).
+    Attach(Box<Attach>),
     /// Detach a client (it closed, or the session ended).
     Detach {
         /// Which client.
@@ -268,6 +273,20 @@ impl Drop for Ended {
 }
 
 impl ConsoleHandle {
+    /// A handle with no actor behind it: its commands arrive on the returned
+    /// receiver, for tests that play the console.
+    #[cfg(test)]
+    pub(crate) fn detached(def: ConsoleDef) -> (ConsoleHandle, mpsc::Receiver<Command>) {
+        let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
+        let handle = ConsoleHandle {
+            def: Arc::new(def),
+            tx,
+            up: Arc::default(),
+            descriptors: 0,
+        };
+        (handle, rx)
+    }
+
     /// The console's name.
     pub fn name(&self) -> &str {
         &self.def.name
@@ -276,6 +295,36 @@ impl ConsoleHandle {
     /// Send a command; false if the console has stopped.
     pub async fn send(&self, cmd: Command) -> bool {
         self.tx.send(cmd).await.is_ok()
+    }
+
+    /// Attach a client and wait until the actor has done it: output the console
+    /// reads from then on reaches `sink`. False if the console has stopped.
+    pub async fn attach(
+        &self,
+        client: Arc<ClientInfo>,
+        sink: ClientSink,
+        mode: AttachMode,
+    ) -> bool {
+        self.attach_begin(client, sink, mode).await.await.is_ok()
+    }
+
+    /// Queue an attach; the returned receiver is answered once it is done (an error:
+    /// the console stopped first). Lets a session attach to many consoles at once.
+    pub async fn attach_begin(
+        &self,
+        client: Arc<ClientInfo>,
+        sink: ClientSink,
+        mode: AttachMode,
+    ) -> oneshot::Receiver<()> {
+        let (done, rx) = oneshot::channel();
+        self.send(Command::Attach(Box::new(Attach {
+            client,
+            sink,
+            mode,
+            done,
+        })))
+        .await;
+        rx
     }
 
     /// The console's current writers.

@@ -211,17 +211,9 @@ fn client() -> Client {
 impl Client {
     async fn attach(&self, h: &ConsoleHandle, mode: AttachMode) {
         let info = Arc::new(ClientInfo::new(self.id, "u".into(), "h".into(), None));
-        assert!(
-            h.send(Command::Attach {
-                client: info,
-                sink: self.sink.clone(),
-                mode,
-            })
-            .await
-        );
-        // A round trip through the actor: the attach is done before anything the
-        // test does next (device output would otherwise race it).
-        h.writers().await;
+        // Done before anything the test does next (device output would otherwise
+        // race it).
+        assert!(h.attach(info, self.sink.clone(), mode).await);
     }
 
     /// The next message, as text.
