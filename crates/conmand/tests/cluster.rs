@@ -235,14 +235,42 @@ fn node_with(dir: &Path, conf_text: &str, name: &str, etcd: &str, extra: &[&str]
     )
 }
 
+/// Whether Debian's etcd is here; under CI its absence is a failure, not a skip.
+fn have_etcd() -> bool {
+    if Path::new(ETCD).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "etcd missing under CI (run scripts/install-peers.sh)"
+    );
+    eprintln!("SKIPPED: etcd not installed");
+    false
+}
+
+/// The shared config of the unix-socket tests: one console per name, each on a
+/// socket in `dir` that `devices` serves.
+fn unix_cluster_conf(
+    dir: &Path,
+    rt: &tokio::runtime::Runtime,
+    devices: &Arc<Devices>,
+    names: &[String],
+) -> String {
+    let mut conf = format!("server port=0 clusterprefix=\"/it\" clusterttl={TTL}\n");
+    for n in names {
+        let path: PathBuf = dir.join(format!("{n}.sock"));
+        devices.listen(rt, n.clone(), &path);
+        conf.push_str(&format!(
+            "console name=\"{n}\" dev=\"unix:{}\" log=\"\"\n",
+            path.display()
+        ));
+    }
+    conf
+}
+
 #[test]
 fn three_nodes_own_each_console_once_and_fail_over_within_the_ttl() {
-    if !Path::new(ETCD).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "etcd missing under CI (run scripts/install-peers.sh)"
-        );
-        eprintln!("SKIPPED: etcd not installed");
+    if !have_etcd() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -255,15 +283,7 @@ fn three_nodes_own_each_console_once_and_fail_over_within_the_ttl() {
     let (_etcd, url) = start_etcd(dir);
     let devices = Arc::new(Devices::default());
     let names: Vec<String> = (0..CONSOLES).map(|i| format!("c{i:02}")).collect();
-    let mut conf = format!("server port=0 clusterprefix=\"/it\" clusterttl={TTL}\n");
-    for n in &names {
-        let path: PathBuf = dir.join(format!("{n}.sock"));
-        devices.listen(&rt, n.clone(), &path);
-        conf.push_str(&format!(
-            "console name=\"{n}\" dev=\"unix:{}\" log=\"\"\n",
-            path.display()
-        ));
-    }
+    let conf = unix_cluster_conf(dir, &rt, &devices, &names);
     let expect = |nodes: &[&str]| -> BTreeMap<String, String> {
         names
             .iter()
@@ -350,12 +370,7 @@ async fn the_stock_client_reaches_any_console_through_any_node() {
     let Some(conman) = common::pty::peer("/usr/bin/conman") else {
         return;
     };
-    if !Path::new(ETCD).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "etcd missing under CI (run scripts/install-peers.sh)"
-        );
-        eprintln!("SKIPPED: etcd not installed");
+    if !have_etcd() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -489,12 +504,7 @@ async fn the_stock_client_reaches_any_console_through_any_node() {
 /// member, keep their leases, and nothing moves or disconnects.
 #[test]
 fn losing_an_etcd_member_moves_nothing() {
-    if !Path::new(ETCD).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "etcd missing under CI (run scripts/install-peers.sh)"
-        );
-        eprintln!("SKIPPED: etcd not installed");
+    if !have_etcd() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -508,15 +518,7 @@ fn losing_an_etcd_member_moves_nothing() {
     let all = urls.join(",");
     let devices = Arc::new(Devices::default());
     let names: Vec<String> = (0..30).map(|i| format!("d{i:02}")).collect();
-    let mut conf = format!("server port=0 clusterprefix=\"/it\" clusterttl={TTL}\n");
-    for n in &names {
-        let path: PathBuf = dir.join(format!("{n}.sock"));
-        devices.listen(&rt, n.clone(), &path);
-        conf.push_str(&format!(
-            "console name=\"{n}\" dev=\"unix:{}\" log=\"\"\n",
-            path.display()
-        ));
-    }
+    let conf = unix_cluster_conf(dir, &rt, &devices, &names);
     // The first endpoint is the one each node talks to until it fails.
     let _a = node(dir, &conf, "a", &all);
     let _b = node(dir, &conf, "b", &all);
