@@ -235,6 +235,15 @@ fn node_with(dir: &Path, conf_text: &str, name: &str, etcd: &str, extra: &[&str]
     )
 }
 
+/// The runtime the test's devices run on (one worker beside the daemons).
+fn device_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Whether Debian's etcd is here; under CI its absence is a failure, not a skip.
 fn have_etcd() -> bool {
     if Path::new(ETCD).exists() {
@@ -275,11 +284,7 @@ fn three_nodes_own_each_console_once_and_fail_over_within_the_ttl() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = device_runtime();
     let (_etcd, url) = start_etcd(dir);
     let devices = Arc::new(Devices::default());
     let names: Vec<String> = (0..CONSOLES).map(|i| format!("c{i:02}")).collect();
@@ -509,11 +514,7 @@ fn losing_an_etcd_member_moves_nothing() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = device_runtime();
     let (mut members, urls) = start_etcd3(dir);
     let all = urls.join(",");
     let devices = Arc::new(Devices::default());
